@@ -1,0 +1,36 @@
+# The README's two commands:
+#   make book   install, then build the book (quick profile unless SNNLIB_PROFILE=paper)
+#   make test   install, then unit tests, the notebooks under nbval, and a strict book build
+PYTHON ?= python
+PIP ?= $(PYTHON) -m pip
+NB := .nbtest
+BOOK_FLAGS ?= -W -n --keep-going
+
+.PHONY: install book test unit nbval build figures bench clean
+
+install:
+	$(PIP) install -e ".[all]"
+
+book: install build
+
+build:
+	$(PYTHON) -m jupyter_book build . $(BOOK_FLAGS) $(if $(filter paper,$(SNNLIB_PROFILE)),--path-output _build/paper,)
+
+test: install unit nbval build
+
+unit:
+	$(PYTHON) -m pytest tests
+
+nbval:
+	rm -rf $(NB) && mkdir -p $(NB)
+	for f in book/*.md; do $(PYTHON) -m jupytext --quiet --to ipynb -o $(NB)/$$(basename $${f%.md}).ipynb $$f || exit 1; done
+	$(PYTHON) -m pytest --nbval-lax $(NB) -p no:cacheprovider
+
+figures:
+	$(PYTHON) -m snnlib figures
+
+bench:
+	$(PYTHON) -m snnlib bench
+
+clean:
+	rm -rf _build $(NB) figures

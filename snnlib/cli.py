@@ -1,0 +1,103 @@
+"""Command line: ``python -m snnlib train | evaluate | figures | bench``.
+
+Every command ends by printing one line of JSON with its final metrics and the
+path of its result file. Bad input gets one line of explanation, no stack trace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from . import config
+from .errors import SnnlibError
+
+EPILOG = """examples:
+  python -m snnlib train configs/quick/sew18_max.yaml
+  python -m snnlib train sew18_max --set train.epochs=2 --set model.width=8
+  python -m snnlib evaluate sew18_max --threat authors
+  SNNLIB_PROFILE=paper python -m snnlib train sew18_max_cifar10 --device cuda
+
+A CONFIG is a YAML file or the name of one in configs/<profile>/ (profile from
+SNNLIB_PROFILE, default quick). Data are looked for in SNNLIB_DATA."""
+
+
+def _common(p):
+    p.add_argument("config", metavar="CONFIG", help="YAML file, or a config name in configs/<profile>/")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field, e.g. --set train.epochs=2 (repeatable; validated like the file)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
+    p.add_argument("--out", metavar="DIR", help="put checkpoints under DIR/runs and results under DIR/results")
+    p.add_argument("--force", action="store_true", help="recompute even if a result for this config exists")
+    p.add_argument("-q", "--quiet", action="store_true", help="no per-epoch log lines")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m snnlib", description=__doc__.splitlines()[0],
+                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train a config (skipped if its finished result exists)",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(t)
+    t.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint")
+    e = sub.add_parser("evaluate", help="clean, FGSM and PGD accuracy of a trained config",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(e)
+    e.add_argument("--checkpoint", metavar="PATH", help="evaluate this checkpoint instead of the run's best")
+    e.add_argument("--threat", choices=["standard", "authors"],
+                   help="threat-model preset: standard (pixel + BN eval) or authors (spike + BN train)")
+    e.add_argument("--suite", choices=["standard", "audit"], default="standard",
+                   help="standard: clean/FGSM/PGD (+ eps sweep); audit: the gradient-obfuscation audit")
+    return ap
+
+
+def _load(args) -> config.Config:
+    if args.out:
+        config.set_output_root(args.out)
+    return config.load_config(config.resolve(args.config), args.set)
+
+
+def cmd_train(args) -> dict:
+    from . import train
+
+    cfg = _load(args)
+    r = train.train(cfg, device=args.device, resume=args.resume, force=args.force)
+    return {"command": "train", "run_id": cfg.run_id, "metrics": r["final"],
+            "result_file": r.get("result_file") or str(train.results.run_dir(cfg) / "train.json")}
+
+
+def cmd_evaluate(args) -> dict:
+    from . import experiments
+
+    cfg = _load(args)
+    if args.threat:
+        cfg = experiments.eval_config(cfg, args.threat)
+    if args.suite == "audit":
+        from . import audit
+
+        r = audit.run_config(cfg, device=args.device, force=args.force)
+    else:
+        r = experiments.evaluate(cfg, device=args.device, force=args.force, checkpoint=args.checkpoint)
+    return {"command": "evaluate", "suite": args.suite, "run_id": cfg.run_id, "metrics": r["final"],
+            "result_file": r.get("result_file")}
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate}
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    if not getattr(args, "quiet", False):
+        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    try:
+        out = COMMANDS[args.command](args)
+    except SnnlibError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; finished epochs are saved in the run's latest checkpoint (use --resume)", file=sys.stderr)
+        return 130
+    print(json.dumps(out, default=str))
+    return 0

@@ -1,0 +1,338 @@
+"""Datasets: CIFAR-10/100 (torchvision), CIFAR10-DVS (tonic), any ImageFolder tree.
+
+Everything is held in memory as an :class:`ImageSet`: 8-bit images
+``[N,C,H,W]`` (or DVS frames ``[N,T,C,H,W]``) and labels. Items come out as
+floats in [0, 1], as the paper preprocesses (Section 4.1); the random
+horizontal flip of training is applied per batch by :func:`random_flip`.
+
+Names accepted by :func:`load_dataset`:
+
+- ``cifar10``, ``cifar100``: torchvision's files under ``root`` (downloaded
+  when online). If ``root`` is instead an ImageFolder tree with the right
+  number of classes (such as the offline ``cifar10-jpeg`` copy), that tree is
+  used, and the item ``source`` says so.
+- ``imagefolder:<path>``: any tree ``<path>/train/<class>/*`` and
+  ``<path>/test/<class>/*``; classes are the sorted folder names.
+- ``cifar10-dvs``: tonic's CIFAR10-DVS under ``root``. The events of each
+  sample are cut into T=10 frames with equal event counts (2 polarity
+  channels), on a ``frame_size`` x ``frame_size`` grid (default 48, the size
+  SNN-RAT uses). The split is per class and fixed: the first 90 % of each
+  class's samples (tonic's order) train, the last 10 % test. Frames are event
+  counts; the network sees them divided by the sample's largest count, so
+  they lie in [0, 1] (this is also the input the DVS attacks perturb).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import DataNotFoundError, SnnlibError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp")
+NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "cifar10-dvs": 10}
+DVS_T = 10
+DVS_FRAME_SIZE = 48
+DVS_SENSOR = (128, 128, 2)
+
+
+@dataclass
+class ImageSet(torch.utils.data.Dataset):
+    """Images ``uint8 [N,C,H,W]`` (or frames ``[N,T,C,H,W]``) and labels, held in memory.
+
+    ``ds[i]`` returns ``(float image in [0,1], label)``.
+    """
+
+    images: torch.Tensor
+    targets: torch.Tensor
+    classes: list
+    source: str = ""
+    scale: torch.Tensor | None = field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, i):
+        x = self.images[i].float()
+        return (x / 255.0 if self.scale is None else x / self.scale[i]), int(self.targets[i])
+
+    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A batch ``(x, y)`` for integer indices, without per-item Python work."""
+        x = self.images[idx].float()
+        x = x / 255.0 if self.scale is None else x / self.scale[idx].view(-1, *([1] * (x.dim() - 1)))
+        return x, self.targets[idx]
+
+    def __getitems__(self, idx):  # batched fetch for torch's DataLoader
+        return self.batch(torch.as_tensor(idx, dtype=torch.long))
+
+    def subset(self, idx) -> "ImageSet":
+        idx = torch.as_tensor(idx, dtype=torch.long)
+        scale = None if self.scale is None else self.scale[idx]
+        return ImageSet(self.images[idx], self.targets[idx], self.classes, self.source, scale)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+def stratified_indices(targets: torch.Tensor, n_per_class: int | None, seed: int) -> torch.Tensor:
+    """A seeded subset with ``n_per_class`` items of every class (all if None), in sorted order."""
+    if n_per_class is None:
+        return torch.arange(len(targets))
+    g = torch.Generator().manual_seed(int(seed))
+    keep = []
+    for c in torch.unique(targets):
+        idx = torch.nonzero(targets == c).flatten()
+        if n_per_class > len(idx):
+            raise SnnlibError(f"n_per_class={n_per_class} but class {int(c)} has only {len(idx)} items")
+        keep.append(idx[torch.randperm(len(idx), generator=g)[:n_per_class]])
+    return torch.sort(torch.cat(keep)).values
+
+
+def split_train_val(ds: ImageSet, val_fraction: float, seed: int) -> tuple[ImageSet, ImageSet]:
+    """Carve a seeded, stratified validation split out of a training set."""
+    if not 0 <= val_fraction < 1:
+        raise SnnlibError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    g = torch.Generator().manual_seed(int(seed) + 1)
+    val = []
+    for c in torch.unique(ds.targets):
+        idx = torch.nonzero(ds.targets == c).flatten()
+        n = int(round(val_fraction * len(idx)))
+        val.append(idx[torch.randperm(len(idx), generator=g)[:n]])
+    val = torch.sort(torch.cat(val)).values
+    mask = torch.ones(len(ds), dtype=torch.bool)
+    mask[val] = False
+    return ds.subset(torch.nonzero(mask).flatten()), ds.subset(val)
+
+
+def random_flip(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Random horizontal flip of each sample with p=0.5 (last dim is width)."""
+    flip = torch.rand(x.shape[0], generator=generator) < 0.5
+    if flip.any():
+        x = x.clone()
+        x[flip] = x[flip].flip(-1)
+    return x
+
+
+# --------------------------------------------------------------------- loading
+
+
+def _dataset_kind(name: str) -> str:
+    if not isinstance(name, str):
+        raise SnnlibError(f"dataset name must be a string, got {name!r}")
+    if name.startswith("imagefolder:"):
+        if not name[len("imagefolder:"):]:
+            raise SnnlibError("imagefolder needs a path: 'imagefolder:<path>' with train/<class>/ and test/<class>/")
+        return "imagefolder"
+    if name not in NUM_CLASSES:
+        raise SnnlibError(
+            f"unknown dataset {name!r}; expected one of: cifar10, cifar100, cifar10-dvs, imagefolder:<path>"
+        )
+    return name
+
+
+def num_classes_of(name: str) -> int | None:
+    """Classes of a named dataset (None for an ImageFolder tree: count its folders)."""
+    kind = _dataset_kind(name)
+    if kind == "imagefolder":
+        path = Path(name[len("imagefolder:"):]).expanduser()
+        split = path / "train"
+        return len([d for d in split.iterdir() if d.is_dir()]) if split.is_dir() else None
+    return NUM_CLASSES[kind]
+
+
+def is_imagefolder(path: Path) -> bool:
+    path = Path(path)
+    return all((path / s).is_dir() and any(d.is_dir() for d in (path / s).iterdir()) for s in ("train", "test"))
+
+
+def _cache_file(cache_dir: Path | None, key: str) -> Path | None:
+    if cache_dir is None:
+        return None
+    return Path(cache_dir) / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}.pt"
+
+
+def _cached(cache_dir, key, make):
+    """Load a decoded dataset from the cache, or make it and store it (atomically)."""
+    f = _cache_file(cache_dir, key)
+    if f is not None and f.exists():
+        try:
+            d = torch.load(f, weights_only=True)
+            return d["images"], d["targets"], d["classes"], d.get("scale")
+        except Exception:
+            f.unlink(missing_ok=True)
+    images, targets, classes, scale = make()
+    if f is not None:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        tmp = f.with_suffix(".tmp")
+        torch.save({"images": images, "targets": targets, "classes": classes, "scale": scale}, tmp)
+        tmp.replace(f)
+    return images, targets, classes, scale
+
+
+def _read_imagefolder(split_dir: Path):
+    from torchvision.io import ImageReadMode, decode_image
+
+    classes = sorted(d.name for d in split_dir.iterdir() if d.is_dir())
+    images, targets = [], []
+    for c, name in enumerate(classes):
+        files = sorted(f for f in (split_dir / name).iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)
+        for f in files:
+            data = torch.frombuffer(bytearray(f.read_bytes()), dtype=torch.uint8)
+            images.append(decode_image(data, mode=ImageReadMode.RGB))
+            targets.append(c)
+    if not images:
+        raise DataNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) under {split_dir}/<class>/")
+    shapes = {tuple(im.shape) for im in images}
+    if len(shapes) != 1:
+        raise SnnlibError(f"images under {split_dir} differ in size: {sorted(shapes)[:3]}; resize them first")
+    return torch.stack(images), torch.tensor(targets), classes, None
+
+
+def _load_imagefolder(path: Path, train: bool, cache_dir):
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        raise DataNotFoundError(
+            f"data folder {path} does not exist; expected an ImageFolder tree {path}/train/<class>/ and "
+            f"{path}/test/<class>/ (set SNNLIB_DATA or the dataset name 'imagefolder:<path>')"
+        )
+    split = path / ("train" if train else "test")
+    if not split.is_dir():
+        raise DataNotFoundError(f"{split} is missing; an ImageFolder tree needs {path}/train/<class>/ and {path}/test/<class>/")
+    stamp = sum(f.stat().st_mtime_ns for f in split.iterdir())
+    key = f"imagefolder|{split.resolve()}|{stamp}"
+    return _cached(cache_dir, key, lambda: _read_imagefolder(split)), f"imagefolder:{path}"
+
+
+def _load_torchvision(name: str, root: Path, train: bool, cache_dir):
+    import torchvision
+
+    cls = {"cifar10": torchvision.datasets.CIFAR10, "cifar100": torchvision.datasets.CIFAR100}[name]
+    try:
+        ds = cls(str(root), train=train, download=False)
+    except RuntimeError:
+        try:
+            ds = cls(str(root), train=train, download=True)
+        except Exception as e:  # offline: URLError, socket errors, ...
+            raise DataNotFoundError(
+                f"{name} is not in {root} and could not be downloaded ({type(e).__name__}: {e}). "
+                f"Either download it on a machine with internet into that folder (torchvision's "
+                f"'{cls.base_folder}'), or set SNNLIB_DATA to an ImageFolder tree (train/<class>/, "
+                f"test/<class>/) of the same dataset, e.g. ../shared/data/cifar10-jpeg for CIFAR-10."
+            ) from None
+    images = torch.from_numpy(np.ascontiguousarray(ds.data.transpose(0, 3, 1, 2)))
+    return (images, torch.tensor(ds.targets), list(ds.classes), None), f"torchvision:{name}:{root}"
+
+
+def events_to_frames(events: np.ndarray, T: int = DVS_T, frame_size: int = DVS_FRAME_SIZE,
+                     sensor_size: tuple = DVS_SENSOR) -> np.ndarray:
+    """Cut an event stream into ``T`` frames of equal event count: ``int16 [T, 2, frame_size, frame_size]``.
+
+    ``events`` is a structured array with fields ``t, x, y, p`` (tonic's
+    layout). Coordinates are scaled from ``sensor_size`` to the frame grid
+    (tonic's ``Downsample``), then binned by event count (tonic's ``ToFrame``
+    with ``n_event_bins=T``).
+    """
+    import tonic.transforms as tt
+
+    if not isinstance(events, np.ndarray) or events.dtype.names is None or not {"t", "x", "y", "p"} <= set(events.dtype.names):
+        raise SnnlibError("events must be a numpy structured array with fields t, x, y, p (tonic's layout)")
+    if len(events) < T:
+        raise SnnlibError(f"an event stream needs at least T={T} events to cut into T frames, got {len(events)}")
+    W, H, P = sensor_size
+    down = tt.Downsample(spatial_factor=(frame_size / W, frame_size / H))
+    ev = down(events)
+    ev["x"] = np.minimum(ev["x"], frame_size - 1)
+    ev["y"] = np.minimum(ev["y"], frame_size - 1)
+    frames = tt.ToFrame(sensor_size=(frame_size, frame_size, P), n_event_bins=T)(ev)
+    return frames.astype(np.int16)
+
+
+def _load_dvs(root: Path, train: bool, cache_dir, frame_size: int = DVS_FRAME_SIZE, T: int = DVS_T):
+    try:
+        import tonic
+    except ImportError:
+        raise SnnlibError("CIFAR10-DVS needs tonic: pip install -e '.[dvs]'") from None
+
+    def make():
+        try:
+            ds = tonic.datasets.CIFAR10DVS(save_to=str(root))
+        except Exception as e:
+            raise DataNotFoundError(
+                f"CIFAR10-DVS is not in {root} and could not be downloaded ({type(e).__name__}: {e}). "
+                f"Download {tonic.datasets.CIFAR10DVS.url} on a machine with internet and unpack it "
+                f"into {root}/CIFAR10DVS/ (tonic's layout), then point SNNLIB_DATA there."
+            ) from None
+        targets = np.asarray(ds.targets)
+        frames, keep = [], dvs_split(targets, train)
+        for i in keep:
+            events, _ = ds[int(i)]
+            frames.append(torch.from_numpy(events_to_frames(events, T, frame_size)))
+        images = torch.stack(frames)
+        return images, torch.as_tensor(targets[keep]), list(ds.classes), dvs_scale(images)
+
+    key = f"cifar10-dvs|{Path(root).resolve()}|{train}|{frame_size}|{T}"
+    return _cached(cache_dir, key, make), f"tonic:cifar10-dvs:{root}"
+
+
+def dvs_split(targets: np.ndarray, train: bool, train_fraction: float = 0.9) -> np.ndarray:
+    """Fixed per-class 9:1 split: first 90 % of each class (in order) train, rest test."""
+    keep = []
+    for c in np.unique(targets):
+        idx = np.flatnonzero(targets == c)
+        n = int(round(train_fraction * len(idx)))
+        keep.append(idx[:n] if train else idx[n:])
+    return np.sort(np.concatenate(keep))
+
+
+def dvs_scale(frames: torch.Tensor) -> torch.Tensor:
+    """Per-sample normaliser: the largest event count in the sample (at least 1)."""
+    return frames.flatten(1).amax(1).clamp_min(1).float()
+
+
+def load_dataset(
+    name: str,
+    root: str | Path | None = None,
+    train: bool = True,
+    n_per_class: int | None = None,
+    seed: int = 3407,
+    cache_dir: str | Path | None = None,
+) -> ImageSet:
+    """Load a dataset into memory (paper Section 4.1: pixels in [0, 1]).
+
+    Args:
+        name: ``cifar10``, ``cifar100``, ``cifar10-dvs`` or ``imagefolder:<path>``.
+        root: where to look (default: ``SNNLIB_DATA``, else ``<project>/data``).
+        train: training or test split.
+        n_per_class: seeded, stratified subset size per class (None: all).
+        seed: subset seed.
+        cache_dir: where decoded tensors are cached (default ``<project>/runs/cache``; None disables).
+    """
+    from . import config
+
+    kind = _dataset_kind(name)
+    root = config.data_root() if root is None else Path(root).expanduser()
+    cache_dir = config.cache_dir() if cache_dir is None else cache_dir
+    if kind == "imagefolder":
+        loaded, source = _load_imagefolder(Path(name[len("imagefolder:"):]), train, cache_dir)
+    elif kind == "cifar10-dvs":
+        loaded, source = _load_dvs(root, train, cache_dir)
+    elif is_imagefolder(root):
+        loaded, source = _load_imagefolder(root, train, cache_dir)
+        found = len(loaded[2])
+        if found != NUM_CLASSES[kind]:
+            raise SnnlibError(
+                f"{root} is an ImageFolder tree with {found} classes, but {name} has {NUM_CLASSES[kind]}; "
+                f"point SNNLIB_DATA at the right data"
+            )
+    else:
+        loaded, source = _load_torchvision(kind, root, train, cache_dir)
+    images, targets, classes, scale = loaded
+    ds = ImageSet(images, targets.long(), list(classes), source, scale)
+    if n_per_class is not None:
+        ds = ds.subset(stratified_indices(ds.targets, int(n_per_class), seed))
+    return ds

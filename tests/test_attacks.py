@@ -1,0 +1,117 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from snnlib import attacks
+from snnlib.attacks import FGSM, PGD, ThreatModel, bn_mode, evaluate, run_torchattack, torchattack
+from snnlib.data import ImageSet
+from snnlib.encoding import PhaseEncoder
+from snnlib.errors import SnnlibError
+from snnlib.models import SpikingClassifier, build_model
+
+
+def bn_state(model):
+    return {n: b.clone() for n, b in model.named_buffers() if "running" in n or "num_batches" in n}
+
+
+def test_fgsm_authors_threat_model_by_hand(tiny_model, images):
+    """spike + train: exactly eps * sign(grad) on the spike tensor, clamped, with BN in train mode."""
+    x, y = images
+    eps = 8 / 255
+    before = bn_state(tiny_model)
+    adv = FGSM(ThreatModel.preset(tiny_model, "authors"), eps)(x, y)
+    # by hand: encode, model.train(), gradient w.r.t. the spikes, one signed step
+    s = PhaseEncoder()(x).requires_grad_(True)
+    ref = SpikingClassifier(tiny_model.net, None)
+    snapshot = {k: v.clone() for k, v in tiny_model.state_dict().items()}
+    ref.train()
+    F.cross_entropy(ref(s), y).backward()
+    expected = torch.clamp(s.detach() + eps * s.grad.sign(), 0, 1)
+    tiny_model.load_state_dict(snapshot)
+    tiny_model.eval()
+    assert adv.shape == (10, 4, 3, 32, 32)
+    assert torch.equal(adv, expected)
+    after = bn_state(tiny_model)
+    assert all(torch.equal(before[k], after[k]) for k in before)  # running stats untouched
+    assert not tiny_model.training
+
+
+def test_bn_mode_restores_running_stats(tiny_model, images):
+    x, _ = images
+    before = bn_state(tiny_model)
+    with bn_mode(tiny_model, "train"):
+        tiny_model(x)
+        assert any(not torch.equal(before[k], v) for k, v in bn_state(tiny_model).items())
+    assert all(torch.equal(before[k], v) for k, v in bn_state(tiny_model).items())
+
+
+@pytest.mark.parametrize("space", ["pixel", "spike"])
+def test_pgd_stays_in_ball(tiny_model, images, space):
+    x, y = images
+    threat = ThreatModel(tiny_model, space)
+    z0 = threat.inputs(x)
+    adv = PGD(threat, eps=8 / 255, alpha=0.01, steps=7, generator=torch.Generator().manual_seed(0))(x, y)
+    assert adv.shape == z0.shape
+    assert (adv - z0).abs().max() <= 8 / 255 + 1e-6 and adv.min() >= 0 and adv.max() <= 1
+
+
+def test_one_step_pgd_without_start_is_fgsm(tiny_model, images):
+    x, y = images
+    t = ThreatModel(tiny_model)
+    assert torch.equal(PGD(t, 8 / 255, alpha=8 / 255, steps=1, random_start=False)(x, y), FGSM(t, 8 / 255)(x, y))
+
+
+def test_pgd_restarts_never_worse(tiny_model, images):
+    x, y = images
+    t = ThreatModel(tiny_model)
+    g = torch.Generator().manual_seed(0)
+    one = PGD(t, 8 / 255, steps=2, generator=g)(x, y)
+    g = torch.Generator().manual_seed(0)
+    three = PGD(t, 8 / 255, steps=2, restarts=3, generator=g)(x, y)
+    assert (t.predict(three) != y).sum() >= (t.predict(one) != y).sum()
+
+
+def test_evaluate(tiny_model, images):
+    x, y = images
+    ds = ImageSet((x * 255).round().to(torch.uint8), y, [str(i) for i in range(10)])
+    r = evaluate(tiny_model, ds, eps_sweep=[2 / 255, 4 / 255], batch_size=3)
+    assert r["n"] == 4 and 0 <= r["pgd_acc"] <= 1
+    assert [round(s["eps"] * 255) for s in r["sweep"]] == [2, 4, 8]
+    assert r == {**evaluate(tiny_model, ds, eps_sweep=[2 / 255, 4 / 255], batch_size=3), "attack_time_s": r["attack_time_s"]}
+
+
+def test_bad_attack_settings(tiny_model):
+    with pytest.raises(SnnlibError, match="unknown attack space 'latent'"):
+        ThreatModel(tiny_model, "latent")
+    with pytest.raises(SnnlibError, match="unknown bn mode"):
+        ThreatModel(tiny_model, "pixel", "frozen")
+    with pytest.raises(SnnlibError, match=r"eps must lie in \[0, 1\]"):
+        FGSM(ThreatModel(tiny_model), 8)
+    with pytest.raises(SnnlibError, match="unknown torchattacks attack"):
+        torchattack("cw", tiny_model)
+
+
+@pytest.mark.parametrize("name, kw", [
+    ("apgd-ce", dict(steps=2)), ("apgd-dlr", dict(steps=2)), ("square", dict(n_queries=5)),
+    ("eotpgd", dict(steps=2, eot_iter=2)), ("fab", dict(steps=2)), ("apgdt", dict(steps=2)),
+])
+def test_torchattacks_interop(tiny_model, images, name, kw):
+    x, y = images
+    adv = run_torchattack(name, ThreatModel(tiny_model), x[:2], y[:2], **kw)
+    assert adv.shape == x[:2].shape and (adv - x[:2]).abs().max() <= 8 / 255 + 1e-5
+
+
+def test_torchattacks_spike_space_and_cifar100(images):
+    x, y = images
+    torch.manual_seed(0)
+    model = SpikingClassifier(build_model("sew_resnet18", 100, width=2), PhaseEncoder()).eval()
+    adv = run_torchattack("apgd-ce", ThreatModel(model, "spike", "train"), x[:2], y[:2], n_classes=100, steps=2)
+    assert adv.shape == (10, 2, 3, 32, 32)
+    atk = torchattack("apgdt", model, n_classes=100)
+    assert atk.n_target_classes == 99 or getattr(atk, "n_classes", 100) == 100
+
+
+def test_autoattack_smoke(tiny_model, images):
+    x, y = images
+    atk = torchattack("autoattack", tiny_model, n_classes=10)
+    assert type(atk).__name__ == "AutoAttack"

@@ -1,0 +1,80 @@
+import pytest
+
+from snnlib import config
+from snnlib.config import Config, from_dict, load_config, load_profile
+from snnlib.errors import SnnlibError
+
+
+def test_defaults_are_the_papers():
+    c = Config()
+    assert (c.seed, c.model.T, c.model.K, c.model.weighted) == (3407, 10, 8, False)
+    assert (c.train.lr, c.train.betas, c.train.batch_size, c.train.epochs) == (1e-3, [0.9, 0.999], 16, 100)
+    assert c.train.weight_decay == 1e-3  # the authors' code
+    assert (c.attack.eps, c.attack.pgd_alpha, c.attack.pgd_steps) == (8 / 255, 0.01, 7)
+    assert (c.attack.space, c.attack.bn) == ("pixel", "eval")
+
+
+def test_fraction_strings_and_overrides():
+    c = from_dict({"attack": {"eps": "6/255", "eps_sweep": ["2/255", 0.5]}})
+    assert c.attack.eps == pytest.approx(6 / 255) and c.attack.eps_sweep[0] == pytest.approx(2 / 255)
+    c2 = config.with_overrides(c, ["model.width=8", "train.epochs=3", "data.dataset=imagefolder:/x"])
+    assert (c2.model.width, c2.train.epochs, c2.data.dataset) == (8, 3, "imagefolder:/x")
+
+
+@pytest.mark.parametrize("raw, match", [
+    ({"modle": {}}, "unknown config key 'modle' \\(did you mean 'model'\\?\\)"),
+    ({"model": {"widht": 3}}, "unknown config key 'model.widht' \\(did you mean 'width'\\?\\)"),
+    ({"model": {"width": "wide"}}, "model.width must be an integer"),
+    ({"model": {"pool": "min"}}, "unknown model.pool 'min'"),
+    ({"model": {"arch": "vgg11"}}, "unknown model.arch"),
+    ({"train": {"flip": "yes"}}, "train.flip must be true or false"),
+    ({"attack": {"eps": 8}}, "must lie in \\[0, 1\\]"),
+    ({"data": {"dataset": "svhn"}}, "unknown dataset 'svhn'"),
+    ({"train": {"epochs": 0}}, "train.epochs must be >= 1"),
+    ({"model": 3}, "model must be a mapping"),
+])
+def test_strict_validation(raw, match):
+    with pytest.raises(SnnlibError, match=match):
+        from_dict(raw)
+
+
+def test_bad_override_and_missing_file(tmp_path):
+    with pytest.raises(SnnlibError, match="key.sub=value"):
+        config.apply_overrides({}, ["model.width"])
+    with pytest.raises(SnnlibError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: [unclosed")
+    with pytest.raises(SnnlibError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_keys_ignore_names_and_attack():
+    a = from_dict({"name": "a"})
+    b = from_dict({"name": "b", "notes": "x", "attack": {"eps": 0.01}, "train": {"workers": 4}})
+    assert a.train_key() == b.train_key() and a.eval_key() != b.eval_key()
+    assert a.train_key() != from_dict({"model": {"width": 8}}).train_key()
+
+
+@pytest.mark.parametrize("profile", ["quick", "paper"])
+def test_profile_configs_validate(profile):
+    cfgs = load_profile(profile)
+    assert cfgs and all(c.profile == profile for c in cfgs.values())
+
+
+def test_every_paper_table_row_has_a_config():
+    rows = {(c.data.dataset, c.model.arch, c.model.pool) for c in load_profile("paper").values()}
+    for ds in ("cifar10", "cifar100", "cifar10-dvs"):
+        for depth in (18, 34, 50):
+            for pool in ("max", "avg"):
+                assert (ds, f"sew_resnet{depth}", pool) in rows
+    for depth in (18, 34, 50):
+        assert ("cifar100", f"spiking_resnet{depth}", "max") in rows
+
+
+def test_profile_env(monkeypatch):
+    monkeypatch.setenv("SNNLIB_PROFILE", "huge")
+    with pytest.raises(SnnlibError, match="unknown profile"):
+        config.profile()
+    monkeypatch.setenv("SNNLIB_DATA", "some/rel")
+    assert config.data_root() == (config.project_root() / "some/rel").resolve()

@@ -1,0 +1,78 @@
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from snnlib import config, results, train
+from snnlib.errors import CheckpointError
+
+
+def tiny_cfg(cifar_dir, **over):
+    sets = [f"data.dataset=imagefolder:{cifar_dir}", "data.n_per_class=6", "data.val_fraction=0.34",
+            "data.test_per_class=2", "data.eval_per_class=1", "model.width=2", "train.epochs=2",
+            "train.batch_size=8", "profile=custom", "name=tiny"]
+    sets += [f"{k}={v}" for k, v in over.items()]
+    return config.from_dict(config.apply_overrides({}, sets))
+
+
+def test_train_and_skip(cifar_dir):
+    cfg = tiny_cfg(cifar_dir)
+    r = train.train(cfg)
+    assert r["complete"] and len(r["history"]) == 2
+    assert set(r["final"]) >= {"best_epoch", "test_acc_best", "test_acc_last", "val_acc_best"}
+    saved = results.read_json(results.run_dir(cfg) / "train.json")
+    assert saved["config"]["model"]["width"] == 2 and saved["env"]["seed"] == 3407
+    assert saved["data"]["n_train"] == 40 and saved["data"]["n_val"] == 20
+    again = train.train(cfg)  # cached by config content: not retrained
+    assert again["env"]["time"] == saved["env"]["time"]
+    df = results.load("custom")
+    assert len(df) == 1 and df["config.model.width"].iloc[0] == 2
+
+
+def test_resume_is_bit_identical(cifar_dir):
+    cfg = tiny_cfg(cifar_dir, **{"train.epochs": 3})
+    full = train.train(cfg)
+    w_full = train.load_checkpoint(train.checkpoint_paths(cfg)["latest"])["model"]
+    # the same run, interrupted after its first epoch, then resumed
+    config.set_output_root(config.output_root() / "second")
+    part = train.train(cfg, stop_after=1)
+    assert not part["complete"] and part["epoch"] == 1
+    resumed = train.train(cfg, resume=True)
+    w_res = train.load_checkpoint(train.checkpoint_paths(cfg)["latest"])["model"]
+    assert all(torch.equal(w_full[k], w_res[k]) for k in w_full)
+    keys = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc")
+    assert [[h[k] for k in keys] for h in full["history"]] == [[h[k] for k in keys] for h in resumed["history"]]
+    assert full["final"]["test_acc_last"] == resumed["final"]["test_acc_last"]
+
+
+def test_bad_checkpoints(tmp_path, cifar_dir):
+    trunc = tmp_path / "trunc.pt"
+    torch.save({"format": train.CHECKPOINT_FORMAT, "model": {"w": torch.zeros(1000)}}, trunc)
+    trunc.write_bytes(trunc.read_bytes()[:200])
+    with pytest.raises(CheckpointError, match="trunc.pt could not be read"):
+        train.load_checkpoint(trunc)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {}}, foreign)
+    with pytest.raises(CheckpointError, match="foreign.pt is not an snnlib checkpoint"):
+        train.load_checkpoint(foreign)
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_text("not a checkpoint")
+    with pytest.raises(CheckpointError, match="garbage.pt could not be read"):
+        train.load_checkpoint(garbage)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        train.load_trained(tiny_cfg(cifar_dir))
+
+
+def test_cli_train_prints_one_json_line(tmp_path, cifar_dir):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(config.to_yaml(tiny_cfg(cifar_dir, **{"train.epochs": 1})))
+    out = subprocess.run([sys.executable, "-m", "snnlib", "train", str(cfg), "--out", str(tmp_path / "o"), "-q",
+                          "--set", "model.width=1"], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    last = json.loads(out.stdout.strip().splitlines()[-1])
+    assert last["metrics"]["epochs"] == 1 and last["result_file"].startswith(str(tmp_path / "o"))
+    bad = subprocess.run([sys.executable, "-m", "snnlib", "train", str(cfg), "--set", "model.widht=1"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "did you mean 'width'" in bad.stderr and "Traceback" not in bad.stderr
