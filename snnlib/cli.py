@@ -50,6 +50,13 @@ def parser() -> argparse.ArgumentParser:
                    help="threat-model preset: standard (pixel + BN eval) or authors (spike + BN train)")
     e.add_argument("--suite", choices=["standard", "audit"], default="standard",
                    help="standard: clean/FGSM/PGD (+ eps sweep); audit: the gradient-obfuscation audit")
+    b = sub.add_parser("bench", help="time snnlib against the authors' pipeline, same weights and batch")
+    b.add_argument("--quick", action="store_true", help="reduced form for CI: small sizes, checks equality of results")
+    b.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
+    b.add_argument("--repeats", type=int, default=None, help="timed repetitions per measurement")
+    b.add_argument("--out", metavar="FILE", help="write the result JSON here (default results/bench/<device>.json)")
+    f = sub.add_parser("figures", help="export every figure (PDF, PNG) and table (CSV, LaTeX) to figures/")
+    f.add_argument("--out", metavar="DIR", help="folder to write to (default figures/)")
     return ap
 
 
@@ -84,7 +91,19 @@ def cmd_evaluate(args) -> dict:
             "result_file": r.get("result_file")}
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate}
+def cmd_bench(args) -> dict:
+    from . import bench
+
+    return bench.run(quick=args.quick, device=args.device, repeats=args.repeats, out=args.out)
+
+
+def cmd_figures(args) -> dict:
+    from . import plots
+
+    return plots.export_all(out=args.out)
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "bench": cmd_bench, "figures": cmd_figures}
 
 
 def main(argv=None) -> int:
