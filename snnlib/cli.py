@@ -28,7 +28,7 @@ def _common(p):
     p.add_argument("config", metavar="CONFIG", help="YAML file, or a config name in configs/<profile>/")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. --set train.epochs=2 (repeatable; validated like the file)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
+    p.add_argument("--device", default=None, help="cpu or cuda[:N] (default: SNNLIB_DEVICE, else cpu)")
     p.add_argument("--out", metavar="DIR", help="put checkpoints under DIR/runs and results under DIR/results")
     p.add_argument("--force", action="store_true", help="recompute even if a result for this config exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no per-epoch log lines")
@@ -70,7 +70,7 @@ def cmd_train(args) -> dict:
     from . import train
 
     cfg = _load(args)
-    r = train.train(cfg, device=args.device, resume=args.resume, force=args.force)
+    r = train.train(cfg, device=args.device or config.device(), resume=args.resume, force=args.force)
     return {"command": "train", "run_id": cfg.run_id, "metrics": r["final"],
             "result_file": r.get("result_file") or str(train.results.run_dir(cfg) / "train.json")}
 
@@ -84,7 +84,7 @@ def cmd_evaluate(args) -> dict:
     if args.suite == "audit":
         from . import audit
 
-        r = audit.run_config(cfg, device=args.device, force=args.force)
+        r = audit.run_config(cfg, device=args.device or config.device(), force=args.force)
     else:
         r = experiments.evaluate(cfg, device=args.device, force=args.force, checkpoint=args.checkpoint)
     return {"command": "evaluate", "suite": args.suite, "run_id": cfg.run_id, "metrics": r["final"],

@@ -14,7 +14,8 @@ differs from the text, the field says which one the default follows:
 
 This is also the one module that reads environment variables:
 ``SNNLIB_PROFILE`` (``quick`` or ``paper``), ``SNNLIB_DATA`` (where datasets
-are looked for) and ``SNNLIB_HOME`` (the project folder, found automatically).
+are looked for), ``SNNLIB_DEVICE`` (``cpu`` or ``cuda``, for the book's own
+computations) and ``SNNLIB_HOME`` (the project folder, found automatically).
 """
 
 from __future__ import annotations
@@ -328,6 +329,11 @@ def set_output_root(path) -> None:
 
 def output_root() -> Path:
     return _output_root or project_root()
+
+
+def device() -> str:
+    """The device the book and the runners compute on: ``SNNLIB_DEVICE`` (default ``cpu``)."""
+    return os.environ.get("SNNLIB_DEVICE", "cpu") or "cpu"
 
 
 def runs_dir() -> Path:

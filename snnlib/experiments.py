@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 from . import attacks, results, train
+from . import config
 from .config import Config, with_overrides
 
 THREAT_SETS = {k: [f"attack.space={s}", f"attack.bn={b}"] for k, (s, b) in attacks.THREAT_MODELS.items()}
@@ -24,8 +25,9 @@ def eval_config(cfg: Config, threat: str | None = None, sweep: bool = True, extr
     return with_overrides(cfg, [*sets, *extra])
 
 
-def evaluate(cfg: Config, device: str = "cpu", force: bool = False, checkpoint=None, which: str = "best") -> dict:
+def evaluate(cfg: Config, device: str | None = None, force: bool = False, checkpoint=None, which: str = "best") -> dict:
     """Clean / FGSM / PGD (and eps-sweep) accuracy of a config's trained model, cached by ``cfg.eval_key()``."""
+    device = device or config.device()
     out = results.run_dir(cfg) / f"eval-{cfg.eval_key()[:10]}.json"
     if out.exists() and not force and checkpoint is None:
         return results.read_json(out)

@@ -34,6 +34,7 @@ from .errors import CheckpointError, SnnlibError
 from .models import SpikingClassifier, build_model
 
 log = logging.getLogger("snnlib")
+log.setLevel(logging.INFO)  # per-epoch lines reach a run's train.log; shown on screen only if logging is configured
 CHECKPOINT_FORMAT = "snnlib-checkpoint/1"
 
 
@@ -208,13 +209,27 @@ def train(cfg: _config.Config, device: str = "cpu", resume: bool = False, force:
             log.info("%s: finished result exists (%s); skipping (use --force to retrain)", cfg.name, out)
             return prev
     _check_device(device)
+    paths = checkpoint_paths(cfg)
+    paths["dir"].mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(paths["dir"] / "train.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    log.addHandler(handler)
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
     if str(device) == "cpu":
         torch.use_deterministic_algorithms(True)
+    try:
+        return _train(cfg, device, resume, force, stop_after, paths, out)
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic)
+        log.removeHandler(handler)
+        handler.close()
+
+
+def _train(cfg, device, resume, force, stop_after, paths, out):
     train_ds, val_ds = load_data(cfg, "train"), load_data(cfg, "val")
     model = build_classifier(cfg, train_ds.num_classes, in_channels_of(train_ds)).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, betas=tuple(cfg.train.betas),
                            weight_decay=cfg.train.weight_decay)
-    paths = checkpoint_paths(cfg)
     history, best, start, elapsed = [], None, 1, 0.0
     if resume and paths["latest"].exists():
         state = load_checkpoint(paths["latest"], map_location=device)
@@ -277,6 +292,7 @@ def _check_device(device) -> None:
         raise SnnlibError(f"unknown device {device!r}; expected cpu or cuda[:N]")
 
 
-def ensure_trained(cfg: _config.Config, device: str = "cpu") -> dict:
+def ensure_trained(cfg: _config.Config, device: str | None = None) -> dict:
     """The finished training result of ``cfg``: loaded if present, else trained now (resuming if it can)."""
+    device = device or _config.device()
     return train(cfg, device=device, resume=checkpoint_paths(cfg)["latest"].exists())

@@ -1,0 +1,188 @@
+"""One figure style for the book and the exports; ``savefig`` to PDF and PNG, tables to CSV and LaTeX.
+
+Every plotting function takes tensors or tidy DataFrames and returns a
+matplotlib Figure. :func:`export_all` (``python -m snnlib figures``) writes
+every figure and table the book shows into ``figures/``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from . import config
+
+PALETTE = {"max": "#c44e52", "avg": "#4c72b0", "spiking": "#55a868", "ann": "#8172b3"}
+ATTACK_ORDER = ["clean", "FGSM", "PGD"]
+
+
+def use_style() -> None:
+    """The one style: seaborn whitegrid, paper context, consistent sizes."""
+    sns.set_theme(style="whitegrid", context="paper", font_scale=1.1)
+    plt.rcParams.update({"figure.dpi": 110, "savefig.dpi": 200, "savefig.bbox": "tight",
+                         "axes.titleweight": "bold", "figure.max_open_warning": 0})
+
+
+use_style()
+
+
+def savefig(fig, name: str, out=None) -> list[Path]:
+    """Write ``fig`` as ``<out>/<name>.pdf`` and ``.png`` (default ``figures/``)."""
+    out = Path(out) if out else config.figures_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{name}.{ext}" for ext in ("pdf", "png")]
+    for p in paths:
+        fig.savefig(p)
+    return paths
+
+
+def save_table(df: pd.DataFrame, name: str, out=None, floatfmt: str = "%.2f") -> list[Path]:
+    """Write ``df`` as ``<out>/<name>.csv`` and ``.tex`` (default ``figures/``)."""
+    out = Path(out) if out else config.figures_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    csv, tex = out / f"{name}.csv", out / f"{name}.tex"
+    df.to_csv(csv, index=False)
+    tex.write_text(df.to_latex(index=False, float_format=lambda v: floatfmt % v, na_rep="--"))
+    return [csv, tex]
+
+
+def md_table(df: pd.DataFrame, caption: str, name: str, floatfmt: str = ".2f", **kw):
+    """A numbered, cross-referenceable MyST table (``{numref}`name```) for a notebook cell's output.
+
+    Extra keywords go to :func:`tabulate.tabulate` (e.g. ``intfmt=","``).
+    """
+    from IPython.display import Markdown
+
+    body = df.to_markdown(index=False, floatfmt=floatfmt, missingval="–", **kw)
+    return Markdown(f"```{{table}} {caption}\n:name: {name}\n:align: center\n\n{body}\n```")
+
+
+# ------------------------------------------------------------------ figures
+
+
+def bit_planes(image, spikes, classes=None, title=None):
+    """An 8-bit image and its T phase-coded spike planes (paper Section 4.1)."""
+    T = spikes.shape[0]
+    fig, axes = plt.subplots(1, T + 1, figsize=(1.25 * (T + 1), 1.9))
+    axes[0].imshow(image.permute(1, 2, 0).numpy())
+    axes[0].set_title(title or "image", fontsize=9)
+    for t in range(T):
+        axes[t + 1].imshow(spikes[t].permute(1, 2, 0).numpy(), interpolation="nearest")
+        axes[t + 1].set_title(f"t={t + 1}", fontsize=9)
+    for a in axes:
+        a.set_xticks([]), a.set_yticks([])
+    return fig
+
+
+def surrogate(alphas=(0.5, 2.0, 8.0), xlim=3.0):
+    """The Heaviside spike and the ATan surrogate derivative of Eq. 4 for several alpha."""
+    x = np.linspace(-xlim, xlim, 601)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(8, 2.8))
+    a.plot(x, (x >= 0).astype(float), "k", lw=2, label="Heaviside Θ (forward)")
+    for al in alphas:
+        a.plot(x, np.arctan(np.pi / 2 * al * x) / np.pi + 0.5, label=f"ATan primitive, α={al:g}")
+        b.plot(x, al / (2 * (1 + (np.pi / 2 * al * x) ** 2)), label=f"α={al:g}" + (" (paper)" if al == 2 else ""))
+    a.set(xlabel="u − V_th", title="forward")
+    b.set(xlabel="u − V_th", title="backward: ∂Θ/∂x (Eq. 4)")
+    a.legend(fontsize=7), b.legend(fontsize=8)
+    return fig
+
+
+def image_grid(rows: dict, col_titles=None, diff_scale=None):
+    """A grid of images: one row per entry of ``rows`` (label -> tensor [N,C,H,W] in [0,1]).
+
+    Rows whose label starts with ``"|Δ|"`` are shown as magnified differences.
+    """
+    labels = list(rows)
+    n = rows[labels[0]].shape[0]
+    fig, axes = plt.subplots(len(labels), n, figsize=(1.5 * n, 1.5 * len(labels)), squeeze=False)
+    for i, lab in enumerate(labels):
+        for j in range(n):
+            img = rows[lab][j].permute(1, 2, 0).numpy()
+            ax = axes[i, j]
+            if lab.startswith("|Δ|"):
+                ax.imshow(np.abs(img).max(-1), cmap="magma", vmin=0, vmax=diff_scale or np.abs(img).max() or 1)
+            else:
+                ax.imshow(np.clip(img, 0, 1))
+            ax.set_xticks([]), ax.set_yticks([])
+            if j == 0:
+                ax.set_ylabel(lab, fontsize=8)
+            if i == 0 and col_titles is not None:
+                ax.set_title(col_titles[j], fontsize=8)
+    return fig
+
+
+def eps_sweep(df: pd.DataFrame):
+    """Accuracy against eps (Fig. 2). ``df``: columns eps (pixel units), acc, attack, model."""
+    d = df.assign(eps255=df.eps * 255)
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3), sharey=True)
+    for ax, atk in zip(axes, ["FGSM", "PGD"]):
+        sns.lineplot(d[d.attack == atk], x="eps255", y="acc", hue="model", style="threat", markers=True, ax=ax)
+        ax.set(title=atk, xlabel="ε × 255", ylabel="accuracy")
+        ax.set_xticks(sorted(d.eps255.unique()))
+    axes[1].legend(fontsize=7)
+    axes[0].get_legend().remove() if axes[0].get_legend() else None
+    return fig
+
+
+def sparsity_bars(df: pd.DataFrame, hue: str = "model"):
+    """Per-op zero fraction and l2 norm of the gradient (Figs. 3 and 5): one bar per op kind and model."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.2))
+    order = [o for o in ["input", "conv", "BN", "IF neuron", "pooling", "residual add", "linear"] if o in set(df.op)]
+    sns.barplot(df, x="op", y="zero_frac", hue=hue, order=order, ax=a, errorbar=None)
+    sns.barplot(df, x="op", y="grad_l2", hue=hue, order=order, ax=b, errorbar=None)
+    a.set(ylabel="fraction of exact zeros", xlabel="", title="gradient sparsity (mean over ops)")
+    b.set(ylabel="mean per-sample ‖∇‖₂", xlabel="", title="gradient norm (mean over ops)")
+    for ax in (a, b):
+        ax.tick_params(axis="x", rotation=30)
+    b.get_legend().remove()
+    return fig
+
+
+def sparsity_by_layer(df: pd.DataFrame, hue: str = "model"):
+    """Zero fraction of the gradient at every probed op, in network order."""
+    fig, ax = plt.subplots(figsize=(10, 3))
+    sns.lineplot(df, x="order", y="zero_frac", hue=hue, marker="o", ax=ax)
+    ax.set(xlabel="op index (input → output)", ylabel="fraction of exact zeros")
+    return fig
+
+
+def sew_block_diagram(pool: str = "max"):
+    """Schematic of the SEW-ResNet stem and one SEW residual block (after Fang et al. 2021; paper Fig. 4)."""
+    fig, ax = plt.subplots(figsize=(10, 2.4))
+    boxes = [("spikes\n[T,B,3,H,W]", "#dddddd"), ("conv 7×7/2", "#e8e8f8"), ("BN", "#e8e8f8"), ("IF", "#fde0c5"),
+             (f"{pool.upper()}POOL 3×3/2", PALETTE[pool]), ("conv 3×3", "#e8e8f8"), ("BN", "#e8e8f8"), ("IF", "#fde0c5"),
+             ("conv 3×3", "#e8e8f8"), ("BN", "#e8e8f8"), ("IF", "#fde0c5"), ("ADD", "#f3f3b0")]
+    for i, (txt, col) in enumerate(boxes):
+        ax.add_patch(plt.Rectangle((i * 1.15, 0), 1.0, 0.8, fc=col, ec="k"))
+        ax.text(i * 1.15 + 0.5, 0.4, txt, ha="center", va="center", fontsize=7,
+                color="white" if col == PALETTE.get(pool) else "k")
+        if i:
+            ax.annotate("", (i * 1.15, 0.4), (i * 1.15 - 0.15, 0.4), arrowprops=dict(arrowstyle="->"))
+    ax.annotate("", (11 * 1.15 + 0.5, 0.8), (5 * 1.15 - 0.08, 0.8),
+                arrowprops=dict(arrowstyle="->", connectionstyle="arc3,rad=-0.25", color="#555555"))
+    ax.text(8 * 1.15, 1.45, "identity (spikes) — SEW ADD", ha="center", fontsize=8, color="#555555")
+    ax.text(2.3, -0.35, "stem", ha="center", fontsize=8)
+    ax.text(8.6, -0.35, "SEW basic block (×2 per stage, 4 stages)", ha="center", fontsize=8)
+    ax.set_xlim(-0.2, 14), ax.set_ylim(-0.6, 1.8), ax.axis("off")
+    return fig
+
+
+def export_all(out=None) -> dict:
+    """Write every figure (PDF, PNG) and table (CSV, LaTeX) of the book (``python -m snnlib figures``)."""
+    from . import report
+
+    out = Path(out) if out else config.figures_dir()
+    written = []
+    for name, make in report.FIGURES.items():
+        fig = make()
+        written += savefig(fig, name, out)
+        plt.close(fig)
+    for name, make in report.TABLES.items():
+        written += save_table(make(), name, out)
+    return {"command": "figures", "profile": config.profile(), "final": {"files": len(written)},
+            "result_file": str(out), "files": [str(p) for p in written]}
