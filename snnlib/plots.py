@@ -135,6 +135,7 @@ def sparsity_bars(df: pd.DataFrame, hue: str = "model"):
     order = [o for o in ["input", "conv", "BN", "IF neuron", "pooling", "residual add", "linear"] if o in set(df.op)]
     sns.barplot(df, x="op", y="zero_frac", hue=hue, order=order, ax=a, errorbar=None)
     sns.barplot(df, x="op", y="grad_l2", hue=hue, order=order, ax=b, errorbar=None)
+    sns.move_legend(a, "upper center", bbox_to_anchor=(1.1, -0.32), ncol=3, title=None, frameon=False)
     a.set(ylabel="fraction of exact zeros", xlabel="", title="gradient sparsity (mean over ops)")
     b.set(ylabel="mean per-sample ‖∇‖₂", xlabel="", title="gradient norm (mean over ops)")
     for ax in (a, b):
@@ -154,9 +155,9 @@ def sparsity_by_layer(df: pd.DataFrame, hue: str = "model"):
 def sew_block_diagram(pool: str = "max"):
     """Schematic of the SEW-ResNet stem and one SEW residual block (after Fang et al. 2021; paper Fig. 4)."""
     fig, ax = plt.subplots(figsize=(10, 2.4))
-    boxes = [("spikes\n[T,B,3,H,W]", "#dddddd"), ("conv 7×7/2", "#e8e8f8"), ("BN", "#e8e8f8"), ("IF", "#fde0c5"),
-             (f"{pool.upper()}POOL 3×3/2", PALETTE[pool]), ("conv 3×3", "#e8e8f8"), ("BN", "#e8e8f8"), ("IF", "#fde0c5"),
-             ("conv 3×3", "#e8e8f8"), ("BN", "#e8e8f8"), ("IF", "#fde0c5"), ("ADD", "#f3f3b0")]
+    boxes = [("spikes\nT×B×3\n×H×W", "#dddddd"), ("conv\n7×7/2", "#e8e8f8"), ("BN", "#e8e8f8"), ("IF", "#fde0c5"),
+             (f"{pool} pool\n3×3/2", PALETTE[pool]), ("conv\n3×3", "#e8e8f8"), ("BN", "#e8e8f8"), ("IF", "#fde0c5"),
+             ("conv\n3×3", "#e8e8f8"), ("BN", "#e8e8f8"), ("IF", "#fde0c5"), ("ADD", "#f3f3b0")]
     for i, (txt, col) in enumerate(boxes):
         ax.add_patch(plt.Rectangle((i * 1.15, 0), 1.0, 0.8, fc=col, ec="k"))
         ax.text(i * 1.15 + 0.5, 0.4, txt, ha="center", va="center", fontsize=7,

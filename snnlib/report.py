@@ -202,7 +202,8 @@ def example_attacks(profile: str | None = None, n: int = 6, name: str | None = N
             rows[tag], rows[f"|Δ| {tag}"] = img, img - x
             preds[tag] = t.predict(adv)
     preds["clean"] = attacks.ThreatModel(model).predict(x)
-    return {"rows": rows, "preds": preds, "y": y, "classes": ds.classes, "config": cfg}
+    size = {k[4:]: v.abs().mean().item() for k, v in rows.items() if k.startswith("|Δ|")}
+    return {"rows": rows, "preds": preds, "y": y, "classes": ds.classes, "config": cfg, "mean_abs_delta": size}
 
 
 def decode_phase(spikes: torch.Tensor, K: int = 8) -> torch.Tensor:
@@ -211,10 +212,10 @@ def decode_phase(spikes: torch.Tensor, K: int = 8) -> torch.Tensor:
     return torch.clamp((spikes[:K] * w).sum(0) * 256 / 255, 0, 1)
 
 
-def fig_attacks(profile: str | None = None):
-    ex = example_attacks(profile)
+def fig_attacks(profile: str | None = None, ex: dict | None = None):
+    ex = ex or example_attacks(profile)
     titles = [f"{ex['classes'][int(c)]}" for c in ex["y"]]
-    return plots.image_grid(ex["rows"], titles, diff_scale=16 / 255)
+    return plots.image_grid(ex["rows"], titles, diff_scale=2 * ex["config"].attack.eps)
 
 
 def fig_sweep(profile: str | None = None):

@@ -59,3 +59,14 @@ def test_md_table_is_a_numbered_myst_table():
 
     md = plots.md_table(pd.DataFrame({"a": [1.234]}), "Cap.", "tbl-x").data
     assert md.startswith("```{table} Cap.\n:name: tbl-x") and "1.23" in md
+
+
+def test_paper_tables_and_their_printed_deltas():
+    from snnlib import paper
+
+    assert len(paper.table("1")) == 11 and len(paper.table("3")) == 9
+    check = paper.printed_vs_computed_deltas()
+    bad = check[~check.consistent]
+    # two FGSM arrows in Table 3 point the wrong way (CIFAR-100, SEW-ResNet34/50)
+    assert set(zip(bad.dataset, bad.model, bad.metric)) == {("cifar100", "SEW-ResNet34", "fgsm"),
+                                                             ("cifar100", "SEW-ResNet50", "fgsm")}
