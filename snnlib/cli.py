@@ -55,6 +55,11 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
     b.add_argument("--repeats", type=int, default=None, help="timed repetitions per measurement")
     b.add_argument("--out", metavar="FILE", help="write the result JSON here (default results/bench/<device>.json)")
+    b.add_argument("--threads", type=int, default=None,
+                   help="CPU threads (default torch's; 1 on a shared machine: the headline then uses CPU time)")
+    b.add_argument("--batches", metavar="B0,B1", help="the paper's batch and a larger one (default 16,32)")
+    b.add_argument("--extra", action="append", default=[], choices=["bf16", "compile"],
+                   help="also time snnlib's path with bf16 autocast / torch.compile (for CUDA; repeatable)")
     f = sub.add_parser("figures", help="export every figure (PDF, PNG) and table (CSV, LaTeX) to figures/")
     f.add_argument("--out", metavar="DIR", help="folder to write to (default figures/)")
     return ap
@@ -94,7 +99,14 @@ def cmd_evaluate(args) -> dict:
 def cmd_bench(args) -> dict:
     from . import bench
 
-    return bench.run(quick=args.quick, device=args.device, repeats=args.repeats, out=args.out)
+    batches = None
+    if args.batches:
+        try:
+            batches = [int(v) for v in args.batches.split(",")]
+        except ValueError:
+            raise SnnlibError(f"--batches takes integers like 16,32, got {args.batches!r}") from None
+    return bench.run(quick=args.quick, device=args.device, repeats=args.repeats, out=args.out,
+                     threads=args.threads, batches=batches, extras=args.extra)
 
 
 def cmd_figures(args) -> dict:

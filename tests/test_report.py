@@ -38,7 +38,7 @@ def test_book_pipeline(tiny_project, tmp_path):
     assert set(report.sweep().eps.round(4)) == {round(4 / 255, 4), round(8 / 255, 4)}
     sp = report.sparsity(n=3, swap=True)
     assert set(sp.weights) == {"own", "swapped"} and (sp[sp.module == "maxpool"].n == 3).all()
-    cl = report.claims()
+    cl = report.claims(audit=False)
     assert cl.verdict.str.match("reproduced|not reproduced|cannot tell").all()
     out = plots.export_all(out=tmp_path / "figs")
     names = {p.split("/")[-1] for p in out["files"]}
