@@ -58,7 +58,7 @@ def md_table(df: pd.DataFrame, caption: str, name: str, floatfmt: str = ".2f", *
     from IPython.display import Markdown
 
     body = df.to_markdown(index=False, floatfmt=floatfmt, missingval="–", **kw)
-    return Markdown(f"```{{table}} {caption}\n:name: {name}\n:align: center\n\n{body}\n```")
+    return Markdown(f":::{{table}} {caption}\n:name: {name}\n:align: center\n\n{body}\n:::")  # colon fence: roles may go in the caption
 
 
 # ------------------------------------------------------------------ figures

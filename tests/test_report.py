@@ -58,7 +58,7 @@ def test_md_table_is_a_numbered_myst_table():
     import pandas as pd
 
     md = plots.md_table(pd.DataFrame({"a": [1.234]}), "Cap.", "tbl-x").data
-    assert md.startswith("```{table} Cap.\n:name: tbl-x") and "1.23" in md
+    assert md.startswith(":::{table} Cap.\n:name: tbl-x") and "1.23" in md
 
 
 def test_paper_tables_and_their_printed_deltas():
