@@ -5,6 +5,8 @@ PYTHON ?= python
 PIP ?= $(PYTHON) -m pip
 NB := .nbtest
 BOOK_FLAGS ?= -W -n --keep-going
+# jupyter-book 1.x has no `python -m jupyter_book`; call its CLI through the same interpreter.
+JB ?= $(PYTHON) -c "import sys; from jupyter_book.cli.main import main; sys.argv[0] = 'jupyter-book'; main()"
 
 .PHONY: install book test unit nbval build figures bench clean
 
@@ -14,7 +16,7 @@ install:
 book: install build
 
 build:
-	$(PYTHON) -m jupyter_book build . $(BOOK_FLAGS) $(if $(filter paper,$(SNNLIB_PROFILE)),--path-output _build/paper,)
+	$(JB) build . $(BOOK_FLAGS) $(if $(filter paper,$(SNNLIB_PROFILE)),--path-output _build/paper,)
 
 test: install unit nbval build
 
