@@ -203,9 +203,9 @@ def snnlib_eval(threat, x, y, eps, seed, alpha=PGD_ALPHA, steps=PGD_STEPS):
 #: so only the threat-model change remains (plus the --extra variants).
 VARIANTS = {
     "cpu": {
-        "train": {"authors": None, "snnlib: library path": (False, False, False),
+        "train": {"authors": None, "snnlib without snnlib.fast": (False, False, False),
                   "+ fused IF neurons": (True, False, False), "+ GEMM grads on tiny maps": (True, True, False)},
-        "eval": {"authors": None, "snnlib: library path": (False, False, False),
+        "eval": {"authors": None, "snnlib without snnlib.fast": (False, False, False),
                  "+ fused IF neurons": (True, False, False), "+ frozen params, inference_mode": (True, True, True)},
     },
     "cuda": {

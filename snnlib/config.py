@@ -77,6 +77,9 @@ class TrainConfig:
     workers: int = 0
     pin_memory: bool = False
     eval_batch_size: int = 128
+    #: snnlib.fast: fused multi-step IF neurons (bit-identical) and GEMM weight gradients for convolutions
+    #: on tiny maps (equal up to float rounding). False runs SpikingJelly's modules unchanged.
+    fast: bool = True
 
 
 @dataclass

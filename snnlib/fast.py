@@ -269,7 +269,7 @@ class _GemmGradConv(torch.autograd.Function):
 
 
 class GemmGradConv2d(sj_layer.Conv2d):
-    """SpikingJelly ``Conv2d`` whose training backward is GEMM-based when the output maps are tiny.
+    """SpikingJelly ``Conv2d`` whose training backward is GEMM-based when the maps are tiny (CPU only).
 
     The forward is unchanged (bit-identical). When the weight gradient is wanted, weight and input
     gradients are GEMMs, equal to oneDNN's up to float rounding (another summation order).
@@ -277,7 +277,8 @@ class GemmGradConv2d(sj_layer.Conv2d):
     """
 
     def _conv_forward(self, x, weight, bias):
-        if (torch.is_grad_enabled() and weight.requires_grad and self.groups == 1 and self.padding_mode == "zeros"
+        if (x.device.type == "cpu" and torch.is_grad_enabled() and weight.requires_grad and self.groups == 1
+                and self.padding_mode == "zeros"
                 and isinstance(self.padding, tuple) and x.dim() == 4 and x.dtype == weight.dtype
                 and not torch.is_autocast_enabled(x.device.type)):
             if x.shape[-2] * x.shape[-1] <= GEMM_MAX_INPUT_PIXELS:

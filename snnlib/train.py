@@ -55,14 +55,17 @@ def seed_everything(seed: int) -> None:
 def build_classifier(cfg: _config.Config, num_classes: int, in_channels: int = 3) -> SpikingClassifier:
     """The model of a config: SpikingJelly ResNet + encoder, weights seeded by ``cfg.seed``.
 
-    Detached-reset IF neurons run on :class:`snnlib.fast.FusedIFNode`, which gives SpikingJelly's
-    spikes and gradients bit for bit in one autograd function over all T steps.
+    With ``train.fast`` (the default), :func:`snnlib.fast.accelerate` swaps in detached-reset IF
+    neurons fused over all T steps (SpikingJelly's spikes and gradients, bit for bit) and
+    convolutions whose weight gradients on tiny maps are GEMMs (equal up to float rounding; forwards
+    and the input-only gradients of attacks stay bit-identical). The state_dict is unchanged.
     """
     seed_everything(cfg.seed)
     m = cfg.model
     net = build_model(m.arch, num_classes, pool=m.pool, in_channels=in_channels, width=m.width,
                       detach_reset=m.detach_reset, neuron=m.neuron)
-    accelerate(net)  # fused multi-step IF neurons: bit-identical spikes and gradients, faster (snnlib.fast)
+    if cfg.train.fast:
+        accelerate(net, neurons=True, gemm_wgrad=True)
     return SpikingClassifier(net, build_encoder(m.encoder, T=m.T, K=m.K, weighted=m.weighted))
 
 

@@ -76,3 +76,20 @@ def test_cli_train_prints_one_json_line(tmp_path, cifar_dir):
     bad = subprocess.run([sys.executable, "-m", "snnlib", "train", str(cfg), "--set", "model.widht=1"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "did you mean 'width'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_fast_switch_keeps_weights_and_forward():
+    """train.fast swaps in snnlib.fast's modules without touching the state_dict or the forward."""
+    from snnlib import fast
+
+    cfgs = [config.from_dict(config.apply_overrides({}, [f"train.fast={v}", "model.width=4", "model.T=2"]))
+            for v in ("true", "false")]
+    on, off = (train.build_classifier(c, 10) for c in cfgs)
+    kinds = lambda m: {type(x) for x in m.modules()}  # noqa: E731
+    assert {fast.FusedIFNode, fast.GemmGradConv2d} <= kinds(on)
+    assert not {fast.FusedIFNode, fast.GemmGradConv2d} & kinds(off)
+    assert cfgs[0].train_key() != cfgs[1].train_key()
+    x = torch.rand(2, 3, 32, 32)
+    for a, b in zip(on.state_dict().values(), off.state_dict().values()):
+        assert torch.equal(a, b)
+    assert torch.equal(on.eval()(x), off.eval()(x))
