@@ -15,8 +15,20 @@ install:
 
 book: install build
 
+BUILD_DIR = $(if $(filter paper,$(SNNLIB_PROFILE)),_build/paper,_build)
+STAMP = $(BUILD_DIR)/.inputs-stamp
+
+# Sphinx re-reads a page only when its source changes, and jupyter-cache re-executes a notebook only when
+# its code cells change, neither when the results, configs or library it reads do. So when any of those
+# is newer than the last build, the notebook cache goes and every page is rebuilt (--all).
 build:
-	$(JB) build . $(BOOK_FLAGS) $(if $(filter paper,$(SNNLIB_PROFILE)),--path-output _build/paper,)
+	@all=; if [ -d $(BUILD_DIR)/.jupyter_cache ] && { [ ! -f $(STAMP) ] || \
+	    [ -n "$$(find results configs snnlib -type f -newer $(STAMP) -print -quit)" ]; }; then \
+	  echo "results, configs or snnlib changed since the last build: re-executing every chapter"; \
+	  rm -rf $(BUILD_DIR)/.jupyter_cache; all=--all; fi; \
+	echo "jupyter-book build . $(BOOK_FLAGS) $$all"; \
+	$(JB) build . $(BOOK_FLAGS) $$all $(if $(filter paper,$(SNNLIB_PROFILE)),--path-output _build/paper,)
+	@touch $(STAMP)
 
 test: install unit nbval build
 
