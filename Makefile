@@ -15,20 +15,23 @@ install:
 
 book: install build
 
-BUILD_DIR = $(if $(filter paper,$(SNNLIB_PROFILE)),_build/paper,_build)
+# jupyter-book --path-output P builds into P/_build (its notebook cache too)
+BUILD_DIR = $(if $(filter paper,$(SNNLIB_PROFILE)),_build/paper/_build,_build)
 STAMP = $(BUILD_DIR)/.inputs-stamp
 
 # Sphinx re-reads a page only when its source changes, and jupyter-cache re-executes a notebook only when
 # its code cells change, neither when the results, configs or library it reads do. So when any of those
 # is newer than the last build, the notebook cache goes and every page is rebuilt (--all).
 build:
+	@mkdir -p $(BUILD_DIR) && touch $(STAMP).new  # inputs changed during the build count for the next one
 	@all=; if [ -d $(BUILD_DIR)/.jupyter_cache ] && { [ ! -f $(STAMP) ] || \
-	    [ -n "$$(find results configs snnlib -type f -newer $(STAMP) -print -quit)" ]; }; then \
+	    [ -n "$$(find results configs snnlib -type f \( -name '*.py' -o -name '*.json' -o -name '*.yaml' \
+	      -o -name '*.csv' \) -newer $(STAMP) -print -quit)" ]; }; then \
 	  echo "results, configs or snnlib changed since the last build: re-executing every chapter"; \
 	  rm -rf $(BUILD_DIR)/.jupyter_cache; all=--all; fi; \
 	echo "jupyter-book build . $(BOOK_FLAGS) $$all"; \
 	$(JB) build . $(BOOK_FLAGS) $$all $(if $(filter paper,$(SNNLIB_PROFILE)),--path-output _build/paper,)
-	@touch $(STAMP)
+	@mv $(STAMP).new $(STAMP)
 
 test: install unit nbval build
 

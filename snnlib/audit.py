@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -273,8 +271,10 @@ def is_deterministic(model, x) -> bool:
         return bool(same_input and torch.allclose(model(x), model(x), rtol=1e-5, atol=1e-6))
 
 
-def zero_gradient_stats(g: torch.Tensor, batch_dim: int = 0) -> dict:
+def zero_gradient_stats(g: torch.Tensor | None, batch_dim: int = 0) -> dict:
     """Samples whose input gradient is exactly zero everywhere, and the mean fraction of zero entries."""
+    if g is None:
+        return {"n": 0, "all_zero": 0, "all_zero_frac": float("nan"), "zero_frac": float("nan")}
     flat = g.transpose(0, batch_dim).flatten(1) if batch_dim else g.flatten(1)
     all_zero = ~(flat != 0).any(1)
     return {"n": int(flat.shape[0]), "all_zero": int(all_zero.sum()),
@@ -387,9 +387,6 @@ class AuditSettings:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-    def key(self) -> str:
-        return hashlib.sha1(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
 
     @classmethod
     def from_dict(cls, d: dict) -> "AuditSettings":
@@ -611,7 +608,7 @@ def derive(res: dict) -> dict:
     ps = {k: torch.tensor(v, dtype=torch.bool) for k, v in res["per_sample"].items()}
     wc = worst_case({a["attack"]: ps[a["attack"]] for a in attacks if a["in_worst_case"]})
     res["per_sample"]["worst case"] = wc.int().tolist()
-    acc = {a["attack"]: a["acc"] for a in attacks}
+    acc = attack_acc(res)
     worst_acc = float(wc.float().mean())
     low = min(a["acc"] for a in attacks if a["group"] != "clean")
     lowest = [a["attack"] for a in attacks if a["group"] != "clean" and a["acc"] == low]
@@ -630,7 +627,7 @@ def _grads(threat: ThreatModel, x, y, bs) -> torch.Tensor:
     with threat.crafting():
         for i in range(0, len(y), bs):
             parts.append(_loss_grad(threat, threat.inputs(x[i:i + bs]), y[i:i + bs])[0].cpu())
-    return torch.cat(parts, bd)
+    return torch.cat(parts, bd) if parts else None  # no samples (e.g. none classified correctly)
 
 
 # ----------------------------------------------------------------- red flags
@@ -657,7 +654,7 @@ FLAG_TEXT = {
 
 def red_flags(r: dict) -> list[dict]:
     """The red-flag checklist (Athalye et al. 2018; Carlini et al. 2019) plus SNN-specific checks, from a result."""
-    acc = {a["attack"]: a["acc"] for a in r["attacks"]}
+    acc = attack_acc(r)
     ps = {k: torch.tensor(v, dtype=torch.bool) for k, v in r["per_sample"].items()}
     p7 = acc["PGD-7 (paper)"]
     out = []
@@ -761,7 +758,7 @@ def ann_twin_config(cfg: _config.Config, settings: AuditSettings) -> _config.Con
 def audit_key(cfg, settings, sources) -> str:
     d = {"eval": cfg.eval_key(), "settings": settings.to_dict(),
          "sources": {k: (c.train_key() if c is not None else None) for k, c in sources.items()}}
-    return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()
+    return _config._hash(d)
 
 
 def run_config(cfg: _config.Config, device: str | None = None, force: bool = False,
@@ -787,10 +784,10 @@ def run_config(cfg: _config.Config, device: str | None = None, force: bool = Fal
     t0 = time.time()
     train.ensure_trained(cfg, device)
     model = train.load_trained(cfg, "best", device)
-    loaded = {}
+    loaded, source_acc = {}, {}
     for k, c in sources.items():
         if c is not None:
-            train.ensure_trained(c, device)
+            source_acc[k] = train.ensure_trained(c, device)["final"]["test_acc_best"]
             loaded[k] = train.load_trained(c, "best", device)
     ds = train.load_data(cfg, "eval")
     from .data import stratified_indices
@@ -804,8 +801,7 @@ def run_config(cfg: _config.Config, device: str | None = None, force: bool = Fal
     res = {"kind": "audit", "run_id": cfg.run_id, "name": cfg.name, "eval_key": cfg.eval_key(), "audit_key": key,
            "config": cfg.to_dict(), "settings": s.to_dict(), "env": results.environment(device, cfg.seed),
            "sources": {k: (c.run_id if c is not None else None) for k, c in sources.items()},
-           "source_acc": {k: train.ensure_trained(c, device)["final"]["test_acc_best"] for k, c in sources.items()
-                          if c is not None},
+           "source_acc": source_acc,
            "data": {"source": ds.source, "n_eval": len(y), "per_class": per_class, "indices": idx.tolist()},
            **r, "verdict": verdict(r, cfg.name), "wall_time_s": time.time() - t0}
     results.write_json(out, res)

@@ -135,14 +135,16 @@ def fusable(m: nn.Module) -> bool:
 class FusedIFNode(sj_neuron.IFNode):
     """SpikingJelly ``IFNode`` (detach_reset=True) whose multi-step forward is :class:`_FusedIF`.
 
-    Single-step mode, and any input that is not a float32/float64 tensor, use SpikingJelly's path.
+    Single-step mode, inputs off the CPU (GPUs keep SpikingJelly's own backends; the fused path is
+    measured on CPU only) and any input that is not a float32/float64 tensor use SpikingJelly's path.
     The final membrane potential it leaves in ``v`` carries no gradient (a loss on it would get
     none, where SpikingJelly's would); spikes carry exactly SpikingJelly's.
     """
 
     def multi_step_forward(self, x_seq: torch.Tensor, *args, **kwargs):
-        if args or kwargs or x_seq.dtype not in (torch.float32, torch.float64) or not fusable(self):
-            return super().multi_step_forward(x_seq, *args, **kwargs)  # e.g. a surrogate swapped in by the audit
+        if (args or kwargs or x_seq.device.type != "cpu" or x_seq.dtype not in (torch.float32, torch.float64)
+                or not fusable(self)):  # GPUs keep SpikingJelly's kernels; the audit may swap in other surrogates
+            return super().multi_step_forward(x_seq, *args, **kwargs)
         v = self._memories["v"]
         if not isinstance(v, float):  # a float (the reset value) is added as a scalar: same as a filled tensor
             (v,) = self.materialize_states((x_seq,), tuple(self._memories.values()), "m")[:1]

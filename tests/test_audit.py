@@ -87,6 +87,12 @@ def test_zero_gradient_stats_constructed():
     assert audit.zero_gradient_stats(spikes, batch_dim=1)["all_zero"] == 2
 
 
+def test_zero_gradients_of_no_samples(lively_model):
+    """An empty attacked set (no image classified correctly) gives n=0, not a crash."""
+    g = audit._grads(ThreatModel(lively_model), torch.rand(0, 3, 32, 32), torch.zeros(0, dtype=torch.long), 4)
+    assert g is None and audit.zero_gradient_stats(g)["n"] == 0
+
+
 def test_worst_case_is_per_sample_min():
     robust = {"a": torch.tensor([1, 1, 0, 1]), "b": torch.tensor([1, 0, 1, 1]), "c": [True, True, True, False]}
     assert audit.worst_case(robust).tolist() == [True, False, False, False]
