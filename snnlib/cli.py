@@ -1,4 +1,4 @@
-"""Command line: ``python -m snnlib train | evaluate | figures | bench``.
+"""Command line: ``python -m snnlib train | evaluate | publish | figures | bench``.
 
 Every command ends by printing one line of JSON with its final metrics and the
 path of its result file. Bad input gets one line of explanation, no stack trace.
@@ -60,6 +60,9 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--batches", metavar="B0,B1", help="the paper's batch and a larger one (default 16,32)")
     b.add_argument("--extra", action="append", default=[], choices=["bf16", "compile"],
                    help="also time snnlib's path with bf16 autocast / torch.compile (for CUDA; repeatable)")
+    pub = sub.add_parser("publish", help="copy a trained config's best weights into models/<profile>/ (with SHA-256)",
+                         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(pub)
     f = sub.add_parser("figures", help="export every figure (PDF, PNG) and table (CSV, LaTeX) to figures/")
     f.add_argument("--out", metavar="DIR", help="folder to write to (default figures/)")
     return ap
@@ -77,7 +80,7 @@ def cmd_train(args) -> dict:
     cfg = _load(args)
     r = train.train(cfg, device=args.device or config.device(), resume=args.resume, force=args.force)
     return {"command": "train", "run_id": cfg.run_id, "metrics": r["final"],
-            "result_file": r.get("result_file") or str(train.results.run_dir(cfg) / "train.json")}
+            "result_file": r.get("result_file")}
 
 
 def cmd_evaluate(args) -> dict:
@@ -110,12 +113,23 @@ def cmd_bench(args) -> dict:
 
 
 def cmd_figures(args) -> dict:
-    from . import plots
+    from . import report
 
-    return plots.export_all(out=args.out)
+    return report.export_all(out=args.out)
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "bench": cmd_bench, "figures": cmd_figures}
+def cmd_publish(args) -> dict:
+    from . import checkpoints, train
+
+    cfg = _load(args)
+    r = train.ensure_trained(cfg, args.device or config.device())
+    path = checkpoints.publish(cfg)
+    return {"command": "publish", "run_id": cfg.run_id, "metrics": r["final"], "result_file": str(path),
+            "sha256": checkpoints.sha256(path)}
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "bench": cmd_bench, "figures": cmd_figures,
+            "publish": cmd_publish}
 
 
 def main(argv=None) -> int:

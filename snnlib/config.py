@@ -12,10 +12,8 @@ differs from the text, the field says which one the default follows:
   text and the standard threat model. The code attacks the encoded spikes
   (``space="spike"``), in BN train mode (``bn="train"``), with eps 6/255.
 
-This is also the one module that reads environment variables:
-``SNNLIB_PROFILE`` (``quick`` or ``paper``), ``SNNLIB_DATA`` (where datasets
-are looked for), ``SNNLIB_DEVICE`` (``cpu`` or ``cuda``, for the book's own
-computations) and ``SNNLIB_HOME`` (the project folder, found automatically).
+Places and the active profile come from :mod:`snnlib.places` (the one module that
+reads environment variables) and are re-exported here.
 """
 
 from __future__ import annotations
@@ -24,7 +22,6 @@ import dataclasses
 import difflib
 import hashlib
 import json
-import os
 import typing
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -32,9 +29,15 @@ from pathlib import Path
 
 import yaml
 
+from .data import dataset_kind
 from .errors import SnnlibError, check_choice
+from .places import (PROFILES, cache_dir, data_root, device, figures_dir, output_root, profile, project_root,
+                     results_dir, runs_dir, set_output_root, zoo_dir)
 
-PROFILES = ("quick", "paper")
+__all__ = ["Config", "DataConfig", "ModelConfig", "TrainConfig", "AttackConfig", "from_dict", "load_config",
+           "AdversarialConfig", "with_overrides", "replicates", "resolve", "config_path", "load_profile", "content_hash", "PROFILES",
+           "cache_dir", "data_root", "device", "figures_dir", "output_root", "profile", "project_root",
+           "results_dir", "runs_dir", "set_output_root", "zoo_dir"]
 
 
 def _choice(*options):
@@ -48,6 +51,9 @@ class DataConfig:
     val_fraction: float = 0.1  # carved, seeded and stratified, from the training images
     test_per_class: typing.Optional[int] = None  # clean test subset per class (None: whole test set)
     eval_per_class: typing.Optional[int] = None  # attacked test subset per class (None: whole test set)
+    #: seed of every data selection (training subset, validation split, test subsets); None: the config's seed.
+    #: Seed replicates keep it fixed, so they differ only in initialisation, shuffling and flips.
+    split_seed: typing.Optional[int] = None
 
 
 @dataclass
@@ -65,6 +71,16 @@ class ModelConfig:
 
 
 @dataclass
+class AdversarialConfig:
+    """Adversarial training of a defended baseline (Madry et al. 2018); ``none`` trains on clean images."""
+
+    method: str = field(default="none", metadata=_choice("none", "fgsm-rs", "pgd"))
+    eps: float = 8 / 255
+    alpha: typing.Optional[float] = None  # None: 1.25 eps (fgsm-rs, Wong et al. 2020) or 2.5 eps / steps (pgd)
+    steps: int = 7  # pgd only
+
+
+@dataclass
 class TrainConfig:
     epochs: int = 100
     batch_size: int = 16
@@ -77,9 +93,10 @@ class TrainConfig:
     workers: int = 0
     pin_memory: bool = False
     eval_batch_size: int = 128
-    #: snnlib.fast: fused multi-step IF neurons (bit-identical) and GEMM weight gradients for convolutions
+    #: snnlib.kernels: fused multi-step IF neurons (bit-identical) and GEMM weight gradients for convolutions
     #: on tiny maps (equal up to float rounding). False runs SpikingJelly's modules unchanged.
     fast: bool = True
+    adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
 
 
 @dataclass
@@ -97,9 +114,11 @@ class AttackConfig:
 @dataclass
 class Config:
     name: str = "experiment"
-    profile: str = field(default="custom", metadata=_choice("quick", "paper", "custom"))
+    profile: str = field(default="custom", metadata=_choice("quick", "medium", "paper", "custom"))
     seed: int = 3407
     notes: str = ""
+    #: extra training seeds of the same model (same data selection): see :func:`replicates`
+    replicates: typing.List[int] = field(default_factory=list)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -110,29 +129,61 @@ class Config:
 
     def train_key(self) -> str:
         """Hash of everything that changes the trained weights (not the name, notes or attack)."""
-        d = self.to_dict()
-        for k in ("name", "notes", "attack", "profile"):
-            d.pop(k)
+        d = _strip_late(self.to_dict())
+        for k in ("name", "notes", "attack", "profile", "replicates"):
+            d.pop(k, None)
         d["data"].pop("test_per_class"), d["data"].pop("eval_per_class")
         for k in ("workers", "pin_memory", "eval_batch_size"):
             d["train"].pop(k)
-        return _hash(d)
+        return content_hash(d)
 
     def eval_key(self) -> str:
         """Hash of the trained model plus everything that changes the attack numbers."""
-        d = self.to_dict()
+        d = _strip_late(self.to_dict())
         a = dict(d["attack"])
         a.pop("batch_size")
-        return _hash({"train": self.train_key(), "attack": a, "test": d["data"]["test_per_class"],
+        return content_hash({"train": self.train_key(), "attack": a, "test": d["data"]["test_per_class"],
                       "eval": d["data"]["eval_per_class"]})
 
     @property
     def run_id(self) -> str:
         return f"{self.name}-{self.train_key()[:8]}"
 
+    @property
+    def split_seed(self) -> int:
+        """The seed of every data selection (``data.split_seed``, else ``seed``)."""
+        return self.seed if self.data.split_seed is None else self.data.split_seed
 
-def _hash(d) -> str:
+
+def replicates(cfg: Config) -> list[Config]:
+    """``cfg`` and one copy per seed in ``cfg.replicates``: same data selection, other training seed."""
+    out = [cfg]
+    for s in cfg.replicates:
+        out.append(with_overrides(cfg, [f"name={cfg.name}-s{s}", f"seed={s}", f"data.split_seed={cfg.split_seed}",
+                                        "replicates=[]"]))
+    return out
+
+
+#: Settings added after the first results were keyed: left out of ``train_key``/``eval_key`` while
+#: they hold this default, so a new setting never invalidates a finished result.
+LATE_FIELDS = {("data", "split_seed"): None, ("replicates",): [],
+               ("train", "adversarial"): dataclasses.asdict(AdversarialConfig())}
+
+
+def _strip_late(d: dict) -> dict:
+    for path, default in LATE_FIELDS.items():
+        node = d
+        for k in path[:-1]:
+            node = node[k]
+        if node.get(path[-1], default) == default:
+            node.pop(path[-1], None)
+    return d
+
+
+def content_hash(d) -> str:
+    """SHA-1 of a JSON-able object with sorted keys: the key of cached results."""
     return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()
+
 
 
 # ------------------------------------------------------------------ validation
@@ -207,7 +258,7 @@ def _build(cls, raw, path):
 
 def _check_values(cfg, path):
     positive = {"width", "T", "K", "epochs", "batch_size", "eval_batch_size", "n_per_class", "test_per_class",
-                "eval_per_class", "pgd_steps"}
+                "eval_per_class", "pgd_steps", "steps"}
     for f in dataclasses.fields(cfg):
         v = getattr(cfg, f.name)
         if f.name in positive and v is not None and not isinstance(v, dict) and v < 1:
@@ -215,12 +266,12 @@ def _check_values(cfg, path):
     if isinstance(cfg, AttackConfig):
         if not 0 <= cfg.eps <= 1 or any(not 0 <= e <= 1 for e in cfg.eps_sweep):
             raise SnnlibError(f"{path}.eps and eps_sweep must lie in [0, 1] (pixel units), got {cfg.eps}, {cfg.eps_sweep}")
+    if isinstance(cfg, AdversarialConfig) and not 0 <= cfg.eps <= 1:
+        raise SnnlibError(f"{path}.eps must lie in [0, 1] (pixel units), got {cfg.eps}")
     if isinstance(cfg, TrainConfig) and len(cfg.betas) != 2:
         raise SnnlibError(f"{path}.betas must have two numbers, got {cfg.betas}")
     if isinstance(cfg, DataConfig):
-        from .data import _dataset_kind
-
-        _dataset_kind(cfg.dataset)
+        dataset_kind(cfg.dataset)
 
 
 def from_dict(raw: dict) -> Config:
@@ -289,70 +340,7 @@ def to_yaml(cfg: Config) -> str:
     return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
 
 
-# ------------------------------------------------------------ places, profile
-
-
-def project_root() -> Path:
-    """The project folder: ``SNNLIB_HOME``, else the nearest folder above the cwd with configs/ and snnlib/."""
-    env = os.environ.get("SNNLIB_HOME")
-    if env:
-        return Path(env).expanduser().resolve()
-    here = Path.cwd().resolve()
-    for d in (here, *here.parents):
-        if (d / "configs").is_dir() and (d / "snnlib").is_dir():
-            return d
-    pkg = Path(__file__).resolve().parent.parent
-    return pkg if (pkg / "configs").is_dir() else here
-
-
-def data_root() -> Path:
-    """Where datasets are looked for: ``SNNLIB_DATA`` (relative to the project), else ``<project>/data``."""
-    env = os.environ.get("SNNLIB_DATA")
-    if not env:
-        return project_root() / "data"
-    p = Path(env).expanduser()
-    return p if p.is_absolute() else (project_root() / p).resolve()
-
-
-def profile() -> str:
-    """The active profile, ``SNNLIB_PROFILE`` (default ``quick``)."""
-    p = os.environ.get("SNNLIB_PROFILE", "quick") or "quick"
-    check_choice("profile (SNNLIB_PROFILE)", p, PROFILES)
-    return p
-
-
-_output_root: Path | None = None
-
-
-def set_output_root(path) -> None:
-    """Put checkpoints under ``path/runs`` and results under ``path/results`` (the CLI's ``--out``)."""
-    global _output_root
-    _output_root = None if path is None else Path(path).expanduser().resolve()
-
-
-def output_root() -> Path:
-    return _output_root or project_root()
-
-
-def device() -> str:
-    """The device the book and the runners compute on: ``SNNLIB_DEVICE`` (default ``cpu``)."""
-    return os.environ.get("SNNLIB_DEVICE", "cpu") or "cpu"
-
-
-def runs_dir() -> Path:
-    return output_root() / "runs"
-
-
-def cache_dir() -> Path:
-    return project_root() / "runs" / "cache"
-
-
-def results_dir(profile_name: str | None = None) -> Path:
-    return output_root() / "results" / (profile_name or profile())
-
-
-def figures_dir() -> Path:
-    return project_root() / "figures"
+# ------------------------------------------------------------ configs of a profile
 
 
 def config_path(name: str, profile_name: str | None = None) -> Path:

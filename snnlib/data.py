@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import places
 from .errors import DataNotFoundError, SnnlibError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp")
@@ -109,6 +110,21 @@ def split_train_val(ds: ImageSet, val_fraction: float, seed: int) -> tuple[Image
     return ds.subset(torch.nonzero(mask).flatten()), ds.subset(val)
 
 
+def batches(data, batch_size: int):
+    """``(x, y)`` batches, in order, of an :class:`ImageSet` or of a pair of tensors ``(x, y)``."""
+    if isinstance(data, (tuple, list)):
+        x, y = data
+        for i in range(0, len(y), batch_size):
+            yield x[i:i + batch_size], y[i:i + batch_size]
+    else:
+        for i in range(0, len(data), batch_size):
+            yield data.batch(torch.arange(i, min(i + batch_size, len(data))))
+
+
+def n_batches(data, batch_size: int) -> int:
+    return -(-len(data[1] if isinstance(data, (tuple, list)) else data) // batch_size)
+
+
 def random_flip(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Random horizontal flip of each sample with p=0.5 (last dim is width)."""
     flip = torch.rand(x.shape[0], generator=generator) < 0.5
@@ -121,7 +137,8 @@ def random_flip(x: torch.Tensor, generator: torch.Generator | None = None) -> to
 # --------------------------------------------------------------------- loading
 
 
-def _dataset_kind(name: str) -> str:
+def dataset_kind(name: str) -> str:
+    """The kind of a dataset name (``cifar10``, ``cifar100``, ``cifar10-dvs``, ``imagefolder``); errors for others."""
     if not isinstance(name, str):
         raise SnnlibError(f"dataset name must be a string, got {name!r}")
     if name.startswith("imagefolder:"):
@@ -133,16 +150,6 @@ def _dataset_kind(name: str) -> str:
             f"unknown dataset {name!r}; expected one of: cifar10, cifar100, cifar10-dvs, imagefolder:<path>"
         )
     return name
-
-
-def num_classes_of(name: str) -> int | None:
-    """Classes of a named dataset (None for an ImageFolder tree: count its folders)."""
-    kind = _dataset_kind(name)
-    if kind == "imagefolder":
-        path = Path(name[len("imagefolder:"):]).expanduser()
-        split = path / "train"
-        return len([d for d in split.iterdir() if d.is_dir()]) if split.is_dir() else None
-    return NUM_CLASSES[kind]
 
 
 def is_imagefolder(path: Path) -> bool:
@@ -312,11 +319,9 @@ def load_dataset(
         seed: subset seed.
         cache_dir: where decoded tensors are cached (default ``<project>/runs/cache``; None disables).
     """
-    from . import config
-
-    kind = _dataset_kind(name)
-    root = config.data_root() if root is None else Path(root).expanduser()
-    cache_dir = config.cache_dir() if cache_dir is None else cache_dir
+    kind = dataset_kind(name)
+    root = places.data_root() if root is None else Path(root).expanduser()
+    cache_dir = places.cache_dir() if cache_dir is None else cache_dir
     if kind == "imagefolder":
         loaded, source = _load_imagefolder(Path(name[len("imagefolder:"):]), train, cache_dir)
     elif kind == "cifar10-dvs":

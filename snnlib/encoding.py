@@ -93,6 +93,12 @@ class PhaseEncoder(nn.Module):
         return f"T={self.T}, K={self.K}, weighted={self.weighted}, grad={self.grad!r}"
 
 
+def decode_phase(spikes: torch.Tensor, K: int = 8) -> torch.Tensor:
+    """The image phase-coded spikes stand for: sum over the first K steps of omega(t) s[t], times 256/255."""
+    w = torch.pow(2.0, -(1 + torch.arange(K).float())).view(-1, *[1] * (spikes.dim() - 1))
+    return torch.clamp((spikes[:K] * w).sum(0) * 256 / 255, 0, 1)
+
+
 class RateEncoder(nn.Module):
     """Poisson rate coding: ``s[t] ~ Bernoulli(x)`` independently over T steps.
 

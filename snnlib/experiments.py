@@ -1,20 +1,22 @@
 """Configs run end to end, with results cached by config content.
 
-The notebooks and the command line call these. Each function returns the
-result dict and writes it as JSON under ``results/<profile>/<run_id>/``; a
-second call with the same config returns the saved result without
-recomputing (``force=True`` recomputes).
+The notebooks and the command line call these. Each function trains what is missing
+(:func:`snnlib.train.ensure_trained`), returns the result dict and writes it as JSON under
+``results/<profile>/<run_id>/``; a second call with the same config returns the saved result
+without recomputing (``force=True`` recomputes).
 """
 
 from __future__ import annotations
 
 import time
 
-from . import attacks, results, train
-from . import config
+from . import evaluation, places, results, train
+from .attacks import THREAT_MODELS
+from .build import load_data
+from .checkpoints import load_trained
 from .config import Config, with_overrides
 
-THREAT_SETS = {k: [f"attack.space={s}", f"attack.bn={b}"] for k, (s, b) in attacks.THREAT_MODELS.items()}
+THREAT_SETS = {k: [f"attack.space={s}", f"attack.bn={b}"] for k, (s, b) in THREAT_MODELS.items()}
 
 
 def eval_config(cfg: Config, threat: str | None = None, sweep: bool = True, extra=()) -> Config:
@@ -26,27 +28,27 @@ def eval_config(cfg: Config, threat: str | None = None, sweep: bool = True, extr
 
 
 def evaluate(cfg: Config, device: str | None = None, force: bool = False, checkpoint=None, which: str = "best") -> dict:
-    """Clean / FGSM / PGD (and eps-sweep) accuracy of a config's trained model, cached by ``cfg.eval_key()``."""
-    device = device or config.device()
+    """Clean / FGSM / PGD (and eps-sweep) accuracy of a config's trained model, cached by ``cfg.eval_key()``.
+    A ``checkpoint`` file given explicitly is evaluated without caching."""
+    device = device or places.device()
     out = results.run_dir(cfg) / f"eval-{cfg.eval_key()[:10]}.json"
-    if out.exists() and not force and checkpoint is None:
-        return results.read_json(out)
+    compute = lambda: _evaluate(cfg, device, checkpoint, which)  # noqa: E731
+    return compute() if checkpoint is not None else results.cached(out, compute, force)
+
+
+def _evaluate(cfg, device, checkpoint, which):
     t0 = time.time()
     if checkpoint is None:
         train.ensure_trained(cfg, device)
-    model = train.load_trained(cfg, which, device, checkpoint)
-    ds = train.load_data(cfg, "eval")
+    model = load_trained(cfg, which, device, checkpoint)
+    ds = load_data(cfg, "eval")
     a = cfg.attack
-    r = attacks.evaluate(model, ds, eps=a.eps, alpha=a.pgd_alpha, steps=a.pgd_steps, space=a.space, bn=a.bn,
-                         eps_sweep=a.eps_sweep, batch_size=a.batch_size, device=device, seed=cfg.seed,
-                         random_start=a.random_start)
-    per_sample = r.pop("per_sample")
-    sweep = r.pop("sweep")
-    res = {"kind": "eval", "run_id": cfg.run_id, "eval_key": cfg.eval_key(), "config": cfg.to_dict(),
-           "env": results.environment(device, cfg.seed), "checkpoint": str(checkpoint or which),
-           "final": {**r, "space": a.space, "bn": a.bn, "eps": a.eps}, "sweep": sweep,
-           "per_sample": per_sample, "data": {"source": ds.source, "n_eval": len(ds)},
-           "wall_time_s": time.time() - t0}
-    results.write_json(out, res)
-    res["result_file"] = str(out)
-    return res
+    r = evaluation.evaluate(model, ds, eps=a.eps, alpha=a.pgd_alpha, steps=a.pgd_steps, space=a.space, bn=a.bn,
+                            eps_sweep=a.eps_sweep, batch_size=a.batch_size, device=device, seed=cfg.seed,
+                            random_start=a.random_start)
+    per_sample, sweep = r.pop("per_sample"), r.pop("sweep")
+    return {"kind": "eval", "run_id": cfg.run_id, "eval_key": cfg.eval_key(), "config": cfg.to_dict(),
+            "env": results.environment(device, cfg.seed), "checkpoint": str(checkpoint or which),
+            "final": {**r, "space": a.space, "bn": a.bn, "eps": a.eps}, "sweep": sweep,
+            "per_sample": per_sample, "data": {"source": ds.source, "n_eval": len(ds)},
+            "wall_time_s": time.time() - t0}

@@ -1,7 +1,7 @@
 """One figure style for the book and the exports; ``savefig`` to PDF and PNG, tables to CSV and LaTeX.
 
 Every plotting function takes tensors or tidy DataFrames and returns a
-matplotlib Figure. :func:`export_all` (``python -m snnlib figures``) writes
+matplotlib Figure. :func:`snnlib.report.export_all` (``python -m snnlib figures``) writes
 every figure and table the book shows into ``figures/``.
 """
 
@@ -14,10 +14,9 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from . import config
+from . import places
 
 PALETTE = {"max": "#c44e52", "avg": "#4c72b0", "spiking": "#55a868", "ann": "#8172b3"}
-ATTACK_ORDER = ["clean", "FGSM", "PGD"]
 
 
 def use_style() -> None:
@@ -32,7 +31,7 @@ use_style()
 
 def savefig(fig, name: str, out=None) -> list[Path]:
     """Write ``fig`` as ``<out>/<name>.pdf`` and ``.png`` (default ``figures/``)."""
-    out = Path(out) if out else config.figures_dir()
+    out = Path(out) if out else places.figures_dir()
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{name}.{ext}" for ext in ("pdf", "png")]
     for p in paths:
@@ -42,7 +41,7 @@ def savefig(fig, name: str, out=None) -> list[Path]:
 
 def save_table(df: pd.DataFrame, name: str, out=None, floatfmt: str = "%.2f") -> list[Path]:
     """Write ``df`` as ``<out>/<name>.csv`` and ``.tex`` (default ``figures/``)."""
-    out = Path(out) if out else config.figures_dir()
+    out = Path(out) if out else places.figures_dir()
     out.mkdir(parents=True, exist_ok=True)
     csv, tex = out / f"{name}.csv", out / f"{name}.tex"
     df.to_csv(csv, index=False)
@@ -171,19 +170,3 @@ def sew_block_diagram(pool: str = "max"):
     ax.text(8.6, -0.35, "SEW basic block (×2 per stage, 4 stages)", ha="center", fontsize=8)
     ax.set_xlim(-0.2, 14), ax.set_ylim(-0.6, 1.8), ax.axis("off")
     return fig
-
-
-def export_all(out=None) -> dict:
-    """Write every figure (PDF, PNG) and table (CSV, LaTeX) of the book (``python -m snnlib figures``)."""
-    from . import report
-
-    out = Path(out) if out else config.figures_dir()
-    written = []
-    for name, make in report.FIGURES.items():
-        fig = make()
-        written += savefig(fig, name, out)
-        plt.close(fig)
-    for name, make in report.TABLES.items():
-        written += save_table(make(), name, out)
-    return {"command": "figures", "profile": config.profile(), "final": {"files": len(written)},
-            "result_file": str(out), "files": [str(p) for p in written]}

@@ -16,7 +16,8 @@ from spikingjelly.activation_based import layer
 from spikingjelly.activation_based.model import sew_resnet, spiking_resnet
 from spikingjelly.activation_based.neuron import BaseNode
 
-from .attacks import ThreatModel, bn_mode
+from .attacks import ThreatModel, bn_mode, project
+from .data import batches
 from .errors import SnnlibError, check_choice
 
 TARGETS = ("loss", "logit")
@@ -97,16 +98,6 @@ def _hooks(model, rec: _Recorder):
             h.remove()
 
 
-def _batches(data, batch_size):
-    if isinstance(data, (tuple, list)):
-        x, y = data
-        for i in range(0, len(y), batch_size):
-            yield x[i:i + batch_size], y[i:i + batch_size]
-    else:
-        for i in range(0, len(data), batch_size):
-            yield data.batch(torch.arange(i, min(i + batch_size, len(data))))
-
-
 def _objective(logits, y, target):
     if target == "loss":
         return F.cross_entropy(logits.float(), y, reduction="sum")
@@ -133,7 +124,7 @@ def gradient_sparsity(model, data, y=None, space: str = "pixel", bn: str = "eval
     rec = _Recorder()
     model = model.to(device)
     with bn_mode(model, bn), _hooks(model, rec):
-        for xb, yb in _batches(data, batch_size):
+        for xb, yb in batches(data, batch_size):
             xb, yb = xb.to(device), yb.to(device)
             z = threat.inputs(xb).requires_grad_(True)
             rec.watch("input", z, 1 if space == "spike" else 0, module="input", op="input",
@@ -217,7 +208,7 @@ def vulnerability_ratio(model, x, y, eps: float = 8 / 255, n_random: int = 64, a
         z = z.detach().requires_grad_(True)
         diff = model(z).float().gather(1, y[:, None]).squeeze(1) - f0
         (gz,) = torch.autograd.grad((diff**2).sum(), z)
-        z = torch.clamp(x + torch.clamp(z + eps / 4 * gz.sign() - x, -eps, eps), 0, 1).detach()
+        z = project(z + eps / 4 * gz.sign(), x, eps)
         best = torch.maximum(best, (_fy(model, z, y) - f0).double() ** 2)
     stats = gradient_stats(g)
     ratio = torch.where(rho_rand > 0, best / rho_rand.clamp_min(1e-300), torch.full_like(best, float("nan")))

@@ -1,9 +1,11 @@
-"""Result files <-> tidy DataFrames.
+"""Result files: atomic JSON, the one cache rule, provenance, and tidy DataFrames.
 
 Every run (training, evaluation, probes, audit, benchmark) writes one small JSON
 file under ``results/<profile>/<run_id>/``. Each holds the full config, the
-environment (git commit, package versions, device, seed), the metrics and the
-wall time. The book reads them through :func:`load` and never parses logs.
+environment (git commit, package versions, machine, device, seed), the metrics
+and the wall time. Paths inside are written relative to the project or to the
+data root (:func:`portable`), so a result file names no machine path. The book
+reads results through :func:`load` and never parses logs.
 """
 
 from __future__ import annotations
@@ -14,19 +16,35 @@ import platform
 import subprocess
 import time
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 
-from . import config as _config
+from . import places
 from .errors import SnnlibError
 
 
+def _roots() -> list[tuple[str, str]]:
+    """(absolute folder, portable name) pairs, longest first: data root, output root, project root."""
+    pairs = {str(places.data_root()): "$SNNLIB_DATA", str(places.output_root()): ".",
+             str(places.project_root()): "."}
+    return sorted(((k, v) for k, v in pairs.items() if len(k) > 1), key=lambda kv: -len(kv[0]))
+
+
+def portable(text: str) -> str:
+    """``text`` with the data, output and project folders written as ``$SNNLIB_DATA`` and ``.``:
+    result files name no machine path."""
+    for folder, name in _roots():
+        text = text.replace(folder + "/", name + "/").replace(folder, name)
+    return text
+
+
 def write_json(path: Path, obj: dict) -> Path:
-    """Write JSON atomically (temporary file, then rename)."""
+    """Write JSON atomically (temporary file, then rename), with machine paths made portable."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=_jsonable))
+    tmp.write_text(portable(json.dumps(obj, indent=1, default=_jsonable)))
     os.replace(tmp, path)
     return path
 
@@ -41,6 +59,22 @@ def read_json(path: Path) -> dict:
         raise SnnlibError(f"result file {path} is not valid JSON ({e})") from None
 
 
+def cached(path: Path, compute: Callable[[], dict], force: bool = False,
+           valid: Callable[[dict], bool] | None = None) -> dict:
+    """The result stored at ``path`` if it exists (and ``valid(result)``), else ``compute()``, written
+    atomically. Either way the returned dict carries ``result_file``. ``force`` recomputes."""
+    path = Path(path)
+    if path.exists() and not force:
+        prev = read_json(path)
+        if valid is None or valid(prev):
+            prev["result_file"] = str(path)
+            return prev
+    res = compute()
+    write_json(path, res)
+    res["result_file"] = str(path)
+    return res
+
+
 def _jsonable(o):
     if hasattr(o, "item"):
         return o.item()
@@ -53,51 +87,65 @@ def _jsonable(o):
 
 def git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=_config.project_root(), capture_output=True,
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=places.project_root(), capture_output=True,
                              text=True, timeout=5)
         return out.stdout.strip() or None
     except Exception:
         return None
 
 
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (else what ``platform`` says)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def versions() -> dict:
+    """Versions of Python and of the libraries that change numbers."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in ("torch", "numpy", "spikingjelly", "torchattacks", "torchvision"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
 def environment(device: str = "cpu", seed: int | None = None) -> dict:
-    """What produced a result: commit, versions, device, threads, seed."""
-    import numpy
-    import spikingjelly
+    """What produced a result: commit, versions, machine, device, threads, seed, time."""
     import torch
 
-    versions = {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__}
-    for name in ("spikingjelly", "torchattacks", "torchvision"):
-        try:
-            from importlib.metadata import version
-
-            versions[name] = version(name)
-        except Exception:
-            pass
-    dev = device
-    if str(device).startswith("cuda") and torch.cuda.is_available():
+    dev = str(device)
+    if dev.startswith("cuda") and torch.cuda.is_available():
         dev = f"{device} ({torch.cuda.get_device_name()})"
-    return {
-        "git_commit": git_commit(),
-        "versions": versions,
-        "device": dev,
-        "cpu": platform.processor() or platform.machine(),
-        "threads": torch.get_num_threads(),
-        "seed": seed,
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-    }
+    env = {"git_commit": git_commit(), "versions": versions(), "device": dev, "cpu": cpu_model(),
+           "cpu_cores": os.cpu_count(), "threads": torch.get_num_threads(), "seed": seed,
+           "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    try:
+        env["load_average"] = os.getloadavg()[0]
+    except OSError:
+        pass
+    return env
 
 
 def run_dir(cfg, profile_name: str | None = None) -> Path:
-    return _config.results_dir(profile_name or _profile_of(cfg)) / cfg.run_id
+    return places.results_dir(profile_name or profile_of(cfg)) / cfg.run_id
 
 
-def _profile_of(cfg) -> str:
-    return cfg.profile if cfg.profile in _config.PROFILES else "custom"
+def profile_of(cfg) -> str:
+    """A config's profile folder name: its profile, or ``custom``."""
+    return cfg.profile if cfg.profile in places.PROFILES else "custom"
 
 
 def files(profile_name: str | None = None, kind: str = "*") -> list[Path]:
-    return sorted(_config.results_dir(profile_name).glob(f"*/{kind}.json"))
+    return sorted(places.results_dir(profile_name).glob(f"*/{kind}.json"))
 
 
 def load(profile_name: str | None = None, kind: str = "train") -> pd.DataFrame:
@@ -111,8 +159,3 @@ def load(profile_name: str | None = None, kind: str = "train") -> pd.DataFrame:
         row["wall_time_s"] = d.get("wall_time_s")
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def history(result: dict) -> pd.DataFrame:
-    """Per-epoch metrics of a training result as a DataFrame."""
-    return pd.DataFrame(result.get("history", []))

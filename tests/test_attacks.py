@@ -3,7 +3,8 @@ import torch
 import torch.nn.functional as F
 
 from snnlib import attacks
-from snnlib.attacks import FGSM, PGD, ThreatModel, bn_mode, evaluate, run_torchattack, torchattack
+from snnlib.attacks import FGSM, PGD, ThreatModel, bn_mode, run_torchattack, torchattack
+from snnlib.evaluation import evaluate
 from snnlib.data import ImageSet
 from snnlib.encoding import PhaseEncoder
 from snnlib.errors import SnnlibError

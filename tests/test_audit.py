@@ -6,7 +6,8 @@ import torch.nn.functional as F
 from spikingjelly.activation_based import surrogate
 
 from snnlib import audit, results
-from snnlib.attacks import PGD, ThreatModel
+from snnlib.attacks import EOTPGD, PGD, ThreatModel, acc_at, pgd_track
+from snnlib.authors import authors_loop
 from snnlib.encoding import PhaseEncoder
 from snnlib.errors import SnnlibError
 from snnlib.models import SpikingClassifier, build_model, spiking_neurons
@@ -57,7 +58,7 @@ def test_estimators_change_backward_not_forward(lively_model, images):
         with audit.estimator(lively_model, name), torch.no_grad():
             assert torch.equal(lively_model(x), logits), name
     with audit.estimator(lively_model, "encoder-none"):
-        g, _ = audit._loss_grad(ThreatModel(lively_model), x, y)
+        g, _ = ThreatModel(lively_model).grad(x, y)
         assert torch.count_nonzero(g) == 0  # phase coding's true gradient is zero
     assert lively_model.encoder.grad == "ste"
     assert not any(m._forward_hooks for _, m in spiking_neurons(lively_model))  # RGA hooks removed
@@ -89,7 +90,7 @@ def test_zero_gradient_stats_constructed():
 
 def test_zero_gradients_of_no_samples(lively_model):
     """An empty attacked set (no image classified correctly) gives n=0, not a crash."""
-    g = audit._grads(ThreatModel(lively_model), torch.rand(0, 3, 32, 32), torch.zeros(0, dtype=torch.long), 4)
+    g = audit.input_grads(ThreatModel(lively_model), torch.rand(0, 3, 32, 32), torch.zeros(0, dtype=torch.long), 4)
     assert g is None and audit.zero_gradient_stats(g)["n"] == 0
 
 
@@ -108,27 +109,27 @@ def test_pgd_track_matches_untracked_trajectory():
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3)).eval()
     x, y = torch.rand(16, 3, 2, 2), torch.randint(0, 3, (16,))
     threat = ThreatModel(model)
-    tr = audit.pgd_track(threat, x, y, eps=0.1, alpha=0.02, steps=6, generator=torch.Generator().manual_seed(3))
+    tr = pgd_track(threat, x, y, eps=0.1, alpha=0.02, steps=6, generator=torch.Generator().manual_seed(3))
     b = tr["broken_at"][0]
     assert ((b >= 0) & (b <= 7)).all()
     for k in range(1, 7):  # PGD-k's last iterate is misclassified => tracked run broke it at or before k
         adv = PGD(threat, 0.1, 0.02, k, generator=torch.Generator().manual_seed(3))(x, y)
         fooled = model(adv).argmax(1) != y
         assert (b[fooled] <= k).all()
-    accs = [audit.acc_at(tr, k).float().mean() for k in range(7)]
+    accs = [acc_at(tr, k).float().mean() for k in range(7)]
     assert all(a >= c for a, c in zip(accs, accs[1:]))  # more steps never help the model
 
 
 def test_pgd_track_zero_gradient_stalls(lively_model, images):
     x, y = images
     with audit.estimator(lively_model, "encoder-none"):
-        tr = audit.pgd_track(ThreatModel(lively_model), x, y, steps=5, restarts=2,
+        tr = pgd_track(ThreatModel(lively_model), x, y, steps=5, restarts=2,
                              generator=torch.Generator().manual_seed(0))
     b = tr["broken_at"]
     assert ((b[0] == 0) | (b[0] == 6)).all()  # only the random start can break a sample
     assert (tr["stalled"][0] == (b[0] == 6)).all()
     with pytest.raises(SnnlibError, match="bn='eval'"):
-        audit.pgd_track(ThreatModel(lively_model, bn="train"), x, y, steps=1)
+        pgd_track(ThreatModel(lively_model, bn="train"), x, y, steps=1)
 
 
 def test_authors_loop_leaks_bn_stats_snnlib_path_does_not(lively_model, images):
@@ -138,14 +139,14 @@ def test_authors_loop_leaks_bn_stats_snnlib_path_does_not(lively_model, images):
     PGD(ThreatModel.preset(lively_model, "authors"), 8 / 255, steps=2, generator=torch.Generator().manual_seed(0))(x, y)
     assert all(torch.equal(before[k], v) for k, v in bn_state(lively_model).items())
     # the authors' loop on a copy: model untouched, but the copy drifted
-    r = audit.authors_loop(lively_model, x, y, steps=2, batch_size=2, generator=torch.Generator().manual_seed(0))
+    r = authors_loop(lively_model, x, y, steps=2, batch_size=2, generator=torch.Generator().manual_seed(0))
     assert all(torch.equal(before[k], v) for k, v in bn_state(lively_model).items())
     assert max(r["bn_drift"].values()) > 0
     with torch.no_grad():
         clean = lively_model(x).argmax(1) == y
     assert torch.equal(r["clean"], clean)  # "no leak" predictions use the model's own statistics
     # in place, as their code does: the running statistics change
-    audit.authors_loop(lively_model, x, y, steps=2, batch_size=2, generator=torch.Generator().manual_seed(0),
+    authors_loop(lively_model, x, y, steps=2, batch_size=2, generator=torch.Generator().manual_seed(0),
                        inplace=True)
     assert any(not torch.equal(before[k], v) for k, v in bn_state(lively_model).items())
 
@@ -214,6 +215,5 @@ def test_eot_only_for_stochastic_encoders(lively_model, images):
     assert audit.is_deterministic(lively_model, x)  # phase coding
     rate = SpikingClassifier(lively_model.net, RateEncoder(T=4)).eval()
     assert not audit.is_deterministic(rate, x)
-    adv = audit.eot_pgd(ThreatModel(rate), x, y, eps=8 / 255, steps=2, samples=2,
-                        generator=torch.Generator().manual_seed(0))
+    adv = EOTPGD(ThreatModel(rate), eps=8 / 255, steps=2, samples=2, generator=torch.Generator().manual_seed(0))(x, y)
     assert (adv - x).abs().max() <= 8 / 255 + 1e-6 and adv.min() >= 0 and adv.max() <= 1

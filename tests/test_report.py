@@ -2,7 +2,7 @@
 
 import pytest
 
-from snnlib import config, paper, plots, report
+from snnlib import config, paper, plots, report, stats
 
 TINY = """name: {name}
 profile: quick
@@ -40,18 +40,18 @@ def test_book_pipeline(tiny_project, tmp_path):
     assert set(sp.weights) == {"own", "swapped"} and (sp[sp.module == "maxpool"].n == 3).all()
     cl = report.claims(audit=False)
     assert cl.verdict.str.match("reproduced|not reproduced|cannot tell").all()
-    out = plots.export_all(out=tmp_path / "figs")
+    out = report.export_all(out=tmp_path / "figs")
     names = {p.split("/")[-1] for p in out["files"]}
     assert {"fig1_attacks.pdf", "fig2_eps_sweep.png", "table3_deltas.csv", "table1.tex"} <= names
 
 
 def test_direction_and_bootstrap():
-    assert report.direction(3.0, 1.0, +1) == "agrees (beyond 2 SE)"
-    assert report.direction(-0.5, 1.0, +1) == "opposite sign, within noise"
-    assert report.direction(-3.0, 1.0, +1) == "contradicts (beyond 2 SE)"
-    k, lo, hi = report.bootstrap_keep([1, 1, 1, 1, 0, 1, 1, 1], [1, 0, 1, 0, 0, 1, 0, 1])
+    assert stats.direction(3.0, 1.0, +1) == "agrees (beyond 2 SE)"
+    assert stats.direction(-0.5, 1.0, +1) == "opposite sign, within noise"
+    assert stats.direction(-3.0, 1.0, +1) == "contradicts (beyond 2 SE)"
+    k, lo, hi = stats.bootstrap_keep([1, 1, 1, 1, 0, 1, 1, 1], [1, 0, 1, 0, 0, 1, 0, 1])
     assert lo <= k <= hi and k == pytest.approx(4 / 7)
-    assert report.paired_delta([1, 1, 0, 0], [0, 1, 0, 1])[0] == 0.0
+    assert stats.paired_delta([1, 1, 0, 0], [0, 1, 0, 1])[0] == 0.0
 
 
 def test_md_table_is_a_numbered_myst_table():

@@ -5,7 +5,7 @@ import sys
 import pytest
 import torch
 
-from snnlib import config, results, train
+from snnlib import checkpoints, config, results, train
 from snnlib.errors import CheckpointError
 
 
@@ -34,13 +34,13 @@ def test_train_and_skip(cifar_dir):
 def test_resume_is_bit_identical(cifar_dir):
     cfg = tiny_cfg(cifar_dir, **{"train.epochs": 3})
     full = train.train(cfg)
-    w_full = train.load_checkpoint(train.checkpoint_paths(cfg)["latest"])["model"]
+    w_full = checkpoints.load_checkpoint(checkpoints.checkpoint_paths(cfg)["latest"])["model"]
     # the same run, interrupted after its first epoch, then resumed
     config.set_output_root(config.output_root() / "second")
     part = train.train(cfg, stop_after=1)
     assert not part["complete"] and part["epoch"] == 1
     resumed = train.train(cfg, resume=True)
-    w_res = train.load_checkpoint(train.checkpoint_paths(cfg)["latest"])["model"]
+    w_res = checkpoints.load_checkpoint(checkpoints.checkpoint_paths(cfg)["latest"])["model"]
     assert all(torch.equal(w_full[k], w_res[k]) for k in w_full)
     keys = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc")
     assert [[h[k] for k in keys] for h in full["history"]] == [[h[k] for k in keys] for h in resumed["history"]]
@@ -49,20 +49,20 @@ def test_resume_is_bit_identical(cifar_dir):
 
 def test_bad_checkpoints(tmp_path, cifar_dir):
     trunc = tmp_path / "trunc.pt"
-    torch.save({"format": train.CHECKPOINT_FORMAT, "model": {"w": torch.zeros(1000)}}, trunc)
+    torch.save({"format": checkpoints.CHECKPOINT_FORMAT, "model": {"w": torch.zeros(1000)}}, trunc)
     trunc.write_bytes(trunc.read_bytes()[:200])
     with pytest.raises(CheckpointError, match="trunc.pt could not be read"):
-        train.load_checkpoint(trunc)
+        checkpoints.load_checkpoint(trunc)
     foreign = tmp_path / "foreign.pt"
     torch.save({"state_dict": {}}, foreign)
     with pytest.raises(CheckpointError, match="foreign.pt is not an snnlib checkpoint"):
-        train.load_checkpoint(foreign)
+        checkpoints.load_checkpoint(foreign)
     garbage = tmp_path / "garbage.pt"
     garbage.write_text("not a checkpoint")
     with pytest.raises(CheckpointError, match="garbage.pt could not be read"):
-        train.load_checkpoint(garbage)
+        checkpoints.load_checkpoint(garbage)
     with pytest.raises(CheckpointError, match="does not exist"):
-        train.load_trained(tiny_cfg(cifar_dir))
+        checkpoints.load_trained(tiny_cfg(cifar_dir))
 
 
 def test_cli_train_prints_one_json_line(tmp_path, cifar_dir):
@@ -79,12 +79,13 @@ def test_cli_train_prints_one_json_line(tmp_path, cifar_dir):
 
 
 def test_fast_switch_keeps_weights_and_forward():
-    """train.fast swaps in snnlib.fast's modules without touching the state_dict or the forward."""
-    from snnlib import fast
+    """train.fast swaps in snnlib.kernels' modules without touching the state_dict or the forward."""
+    from snnlib import build
+    from snnlib import kernels as fast
 
     cfgs = [config.from_dict(config.apply_overrides({}, [f"train.fast={v}", "model.width=4", "model.T=2"]))
             for v in ("true", "false")]
-    on, off = (train.build_classifier(c, 10) for c in cfgs)
+    on, off = (build.build_classifier(c, 10) for c in cfgs)
     kinds = lambda m: {type(x) for x in m.modules()}  # noqa: E731
     assert {fast.FusedIFNode, fast.GemmGradConv2d} <= kinds(on)
     assert not {fast.FusedIFNode, fast.GemmGradConv2d} & kinds(off)

@@ -1,0 +1,137 @@
+"""Running the audit: on a model and images (:func:`run_suite`), on a config's trained model (cached as
+``results/<profile>/<run_id>/audit-<key>.json``, :func:`run_config`), and on a whole profile."""
+
+from __future__ import annotations
+
+import time
+
+from .. import places, results, train
+from ..build import load_data
+from ..checkpoints import load_trained
+from ..config import Config, config_path, content_hash, load_config, load_profile, with_overrides
+from ..data import stratified_indices
+from ..errors import SnnlibError
+from .checks import CHECKS
+from .flags import derive, verdict
+from .settings import AuditSettings
+from .suite import Suite
+
+
+def run_suite(model, x, y, settings: AuditSettings | None = None, ann=None, snn_source=None, n_classes: int = 10,
+              device="cpu", labels: dict | None = None) -> dict:
+    """Run the whole audit on images ``x`` (``[N,C,H,W]`` in [0,1]) and labels ``y``; return a result dict.
+
+    ``ann`` and ``snn_source`` are the transfer sources (classifiers on the same images), skipped if
+    None. The checks and their order are :data:`snnlib.audit.checks.CHECKS`.
+    """
+    suite = Suite(model, x, y, settings or AuditSettings(), device, ann, snn_source, n_classes, labels)
+    for name, check in CHECKS:
+        check(suite)
+        suite.clock(name)
+    return derive(suite.result())
+
+
+def twin_config(cfg: Config, name: str | None = None) -> Config:
+    """The ANN twin of a config: the same ResNet and training recipe, ReLU instead of IF, direct input, T=1."""
+    return with_overrides(cfg, [f"name={name or cfg.name + '_ann'}", "model.neuron=relu", "model.encoder=direct",
+                                "model.T=1", "notes=ANN twin (ReLU, direct input, T=1) of " + cfg.name])
+
+
+def snn_transfer_source(cfg: Config, profile_name: str | None = None) -> Config | None:
+    """Another SNN of the profile on the same data: the other pooling variant, else the SEW model with the same pool."""
+    cands = [c for c in load_profile(profile_name or cfg.profile).values()
+             if c.model.neuron == "if" and c.data.dataset == cfg.data.dataset and c.name != cfg.name]
+    for pick in (lambda c: c.model.arch == cfg.model.arch and c.model.pool != cfg.model.pool,
+                 lambda c: c.model.arch.startswith("sew") and c.model.pool == cfg.model.pool
+                 and c.model.arch[-2:] == cfg.model.arch[-2:]):
+        hit = sorted((c for c in cands if pick(c)), key=lambda c: c.name)
+        if hit:
+            return hit[0]
+    return None
+
+
+def ann_twin_config(cfg: Config, settings: AuditSettings) -> Config:
+    if settings.ann_twin:
+        prof = cfg.profile if cfg.profile in places.PROFILES else places.profile()
+        return load_config(config_path(settings.ann_twin, prof))
+    return twin_config(cfg)
+
+
+def audit_key(cfg, settings, sources) -> str:
+    d = {"eval": cfg.eval_key(), "settings": settings.to_dict(),
+         "sources": {k: (c.train_key() if c is not None else None) for k, c in sources.items()}}
+    return content_hash(d)
+
+
+def _settings(cfg, settings):
+    prof = cfg.profile if cfg.profile in places.PROFILES else None
+    s = settings or AuditSettings.for_profile(prof)
+    if settings is None and prof is None:  # a custom config: derive its own ANN twin
+        s.ann_twin = None
+    return s, prof
+
+
+def _compute(cfg, s, sources, key, device):
+    t0 = time.time()
+    train.ensure_trained(cfg, device)
+    model = load_trained(cfg, "best", device)
+    loaded, source_acc = {}, {}
+    for k, c in sources.items():
+        if c is not None:
+            source_acc[k] = train.ensure_trained(c, device)["final"]["test_acc_best"]
+            loaded[k] = load_trained(c, "best", device)
+    ds = load_data(cfg, "eval")
+    per_class = max(1, s.n_eval // ds.num_classes)
+    idx = stratified_indices(ds.targets, per_class, cfg.split_seed)
+    x, y = ds.batch(idx)
+    labels = {k: c.name for k, c in sources.items() if c is not None}
+    r = run_suite(model, x, y, s, ann=loaded.get("ann"), snn_source=loaded.get("snn"), n_classes=ds.num_classes,
+                  device=device, labels=labels)
+    return {"kind": "audit", "run_id": cfg.run_id, "name": cfg.name, "eval_key": cfg.eval_key(), "audit_key": key,
+            "config": cfg.to_dict(), "settings": s.to_dict(), "env": results.environment(device, cfg.seed),
+            "sources": {k: (c.run_id if c is not None else None) for k, c in sources.items()},
+            "source_acc": source_acc,
+            "data": {"source": ds.source, "n_eval": len(y), "per_class": per_class, "indices": idx.tolist()},
+            **r, "verdict": verdict(r, cfg.name), "wall_time_s": time.time() - t0}
+
+
+def run_config(cfg: Config, device: str | None = None, force: bool = False,
+               settings: AuditSettings | None = None) -> dict:
+    """The audit of one config's trained model, cached as ``results/<profile>/<run_id>/audit-<key>.json``.
+
+    The key covers the config's ``eval_key``, the suite settings and the transfer sources' training
+    keys; a second call returns the file (re-derived: worst case, flags, verdict) without recomputing.
+    """
+    device = device or places.device()
+    s, prof = _settings(cfg, settings)
+    sources = {"ann": ann_twin_config(cfg, s), "snn": snn_transfer_source(cfg, prof)}
+    key = audit_key(cfg, s, sources)
+    r = results.cached(results.run_dir(cfg) / f"audit-{key[:10]}.json", lambda: _compute(cfg, s, sources, key, device),
+                       force)
+    r = derive(r)
+    r["verdict"] = verdict(r, r.get("name", cfg.name))
+    return r
+
+
+#: The configs the book audits in the paper profile (on a GPU runner): the 18-layer models.
+PAPER_AUDITED = ("sew18_max_cifar10", "sew18_avg_cifar10", "spiking18_max_cifar100")
+
+
+def audited_configs(profile_name: str | None = None) -> dict[str, Config]:
+    """The SNN configs a profile audits: all of quick's and medium's; the 18-layer ones of paper's."""
+    p = profile_name or places.profile()
+    cfgs = {k: c for k, c in load_profile(p).items() if c.model.neuron == "if"}
+    return {k: cfgs[k] for k in PAPER_AUDITED if k in cfgs} if p == "paper" else cfgs
+
+
+def run_profile(names=None, device: str | None = None, force: bool = False, profile_name: str | None = None,
+                settings: AuditSettings | None = None) -> dict[str, dict]:
+    """:func:`run_config` for every (or the named) audited config of a profile."""
+    device = device or places.device()
+    cfgs = audited_configs(profile_name)
+    if names is not None:
+        missing = [n for n in names if n not in cfgs]
+        if missing:
+            raise SnnlibError(f"no SNN config {missing} in this profile; available: {', '.join(cfgs)}")
+        cfgs = {n: cfgs[n] for n in names}
+    return {n: run_config(c, device, force, settings) for n, c in cfgs.items()}

@@ -1,0 +1,88 @@
+"""The audit suite as a loop over checks (:data:`CHECKS`), sharing one :class:`Suite` state.
+
+Attacks run on the clean-correct samples only; a sample counts as robust to an attack if it is
+classified correctly both clean and under the attack. Every attack of the standard threat model
+(pixel space, BN in eval mode, the suite's eps) enters the per-sample worst case.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from ..attacks import ThreatModel
+from .settings import AuditSettings
+
+
+def stepsize(eps: float, steps: int) -> float:
+    """PGD step for a given budget (Madry et al.): 2.5 eps / steps."""
+    return 2.5 * eps / steps
+
+
+def batch_generator(seed: int, i: int) -> torch.Generator:
+    """The generator of batch ``i`` of a run seeded ``seed``: runs with one seed share their random starts."""
+    return torch.Generator().manual_seed(int(seed) * 100003 + int(i))
+
+
+class Suite:
+    """One audit run: the model, the images, the attacked (clean-correct) subset and what was found."""
+
+    def __init__(self, model, x, y, settings: AuditSettings, device="cpu", ann=None, snn_source=None,
+                 n_classes: int = 10, labels: dict | None = None):
+        self.s, self.device, self.n_classes = settings, device, n_classes
+        self.model = model.to(device).eval()
+        self.x, self.y = x.to(device), y.to(device)
+        self.sources = {"ann": ann, "snn": snn_source}
+        self.labels = labels or {}
+        self.std = ThreatModel(self.model, "pixel", "eval")
+        self.n, self.bs, self.eps = len(y), settings.batch_size, settings.eps
+        self.robust, self.attacks, self.extra, self.timings = {}, [], {}, {}
+        self.att = None  # indices of the clean-correct samples, set by the clean check
+        self.deterministic = True  # two forwards agree (set by the clean check)
+        self._t0 = self.t_start = time.time()
+
+    def key(self, k: int) -> int:
+        """The seed of section ``k`` of the suite."""
+        return int(self.s.seed) * 1000 + k
+
+    def gen(self, k: int) -> torch.Generator:
+        return torch.Generator().manual_seed(self.key(k))
+
+    @property
+    def attacked(self):
+        """Images and labels of the clean-correct subset."""
+        d = self.att.to(self.device)
+        return self.x[d], self.y[d]
+
+    def batched(self, fn, x=None, y=None, seed=None) -> torch.Tensor:
+        """Apply ``fn(xb, yb) -> bool[b]`` (or ``fn(xb, yb, generator)`` if ``seed`` is given) over batches of
+        the attacked subset (or of ``x, y``)."""
+        if x is None:
+            x, y = self.attacked
+        if len(y) == 0:
+            return torch.zeros(0, dtype=torch.bool)
+        extra = lambda i: () if seed is None else (batch_generator(seed, i),)  # noqa: E731
+        return torch.cat([fn(x[i:i + self.bs], y[i:i + self.bs], *extra(i)).cpu() for i in range(0, len(y), self.bs)])
+
+    def full(self, v) -> torch.Tensor:
+        """Robustness on the attacked subset -> all N samples (not attacked: not robust)."""
+        out = torch.zeros(self.n, dtype=torch.bool)
+        out[self.att] = torch.as_tensor(v, dtype=torch.bool).cpu()
+        return out
+
+    def record(self, name, group, v, worst=True, eps=None, threat="pixel/eval", note=""):
+        """Keep the per-sample robustness of one attack, and its summary row."""
+        self.robust[name] = v
+        self.attacks.append({"attack": name, "group": group, "eps": self.eps if eps is None else eps, "threat": threat,
+                             "acc": float(v.float().mean()), "n_robust": int(v.sum()), "in_worst_case": worst,
+                             "note": note})
+
+    def clock(self, name):
+        self.timings[name] = time.time() - self._t0
+        self._t0 = time.time()
+
+    def result(self) -> dict:
+        return {"n_eval": self.n, "n_attacked": len(self.att), "attacks": self.attacks, **self.extra,
+                "per_sample": {k: v.int().tolist() for k, v in self.robust.items()},
+                "timings": self.timings, "attack_time_s": time.time() - self.t_start}

@@ -1,0 +1,18 @@
+"""``python -m snnlib bench``: snnlib against the authors' pipeline, same weights, same batch, one process.
+
+*The authors' pipeline* is :mod:`snnlib.authors` (their encoder loop, training step and evaluation
+with ``loss.backward(retain_graph=True)`` and ``reset_net`` after every forward). *snnlib's path*
+is the library: :class:`~snnlib.models.SpikingClassifier` with the vectorised
+:class:`~snnlib.encoding.PhaseEncoder`, :func:`snnlib.train.train_step`, and FGSM / PGD under the
+authors' threat model with input-only gradients, plus :mod:`snnlib.kernels` and the frozen-parameter
+threat model. Modules: :mod:`.variants` (what runs), :mod:`.measure` (memory, sync, input),
+:mod:`.checks` (equality), :mod:`.roofline`, :mod:`.run`.
+"""
+
+from .checks import GRAD_TOL, LOGIT_TOL
+from .measure import peak_memory
+from .run import FULL, QUICK, TARGET_SPEEDUP, run
+from .variants import EXTRAS, VARIANTS, Bench, snnlib_variant
+
+__all__ = ["run", "FULL", "QUICK", "TARGET_SPEEDUP", "VARIANTS", "EXTRAS", "Bench", "snnlib_variant", "GRAD_TOL",
+           "LOGIT_TOL", "peak_memory"]

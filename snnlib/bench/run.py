@@ -1,0 +1,271 @@
+"""``python -m snnlib bench``: the run, from arguments to the result file.
+
+Timings are per image, the median of ``repeats`` interleaved repetitions after a warm-up (the
+variants run in a rotating order in every repetition; training steps, being cheap, ``train_mult``
+times per repetition); a speed-up is the ratio of the medians (the median of the per-repetition
+ratios is recorded too). The warm-up run also gives the peak memory and the outputs for the
+equality checks. Both wall-clock and process CPU time are recorded; the headline uses CPU time
+when the run is single-threaded on CPU (other jobs on a shared machine then steal wall time but
+not CPU time), wall-clock time otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from .. import places, results
+from ..errors import SnnlibError
+from . import checks, roofline
+from .measure import IMAGE, NUM_CLASSES, input_batch, peak_memory, sync
+from .variants import EXTRAS, PGD_ALPHA, SEED, VARIANTS, Bench, snnlib_variant
+
+log = logging.getLogger("snnlib")
+#: train_mult: training steps are cheap next to evaluations, so each repetition times them this many times.
+FULL = {"width": 64, "batches": (16, 32), "repeats": 3, "T": 10, "pgd_steps": 7, "threads": None, "memory": True,
+        "train_mult": 3}
+#: CI form: tiny sizes, single-threaded (thread hand-offs dominate ops this small), equality checked all the same.
+QUICK = {"width": 4, "batches": (2, 4), "repeats": 1, "T": 4, "pgd_steps": 2, "threads": 1, "memory": True,
+         "train_mult": 1}
+TARGET_SPEEDUP = 2.0  # snnlib >= 2x the authors' throughput, training step and PGD evaluation
+
+
+def _positive(name, v):
+    if v is not None and int(v) < 1:
+        raise SnnlibError(f"{name} must be >= 1, got {v}")
+    return v
+
+
+def _sizes(quick, batches, width, threads, repeats):
+    sizes = dict(QUICK if quick else FULL)
+    if batches:
+        sizes["batches"] = tuple(int(b) for b in batches)
+        if not 1 <= len(sizes["batches"]) <= 3 or min(sizes["batches"]) < 1:
+            raise SnnlibError(f"batches must be 1 to 3 positive integers, got {list(batches)}")
+    for key, name, v in (("width", "width", width), ("threads", "--threads", threads), ("repeats", "--repeats", repeats)):
+        if _positive(name, v) is not None:
+            sizes[key] = int(v)
+    return sizes
+
+
+def _device(device):
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise SnnlibError(f"device must be cpu or cuda[:N], got {device!r}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise SnnlibError(f"device {device!r} requested but CUDA is not available")
+    if dev.type not in ("cpu", "cuda"):
+        raise SnnlibError(f"device must be cpu or cuda[:N], got {device!r}")
+    return dev
+
+
+def run(quick: bool = False, device: str = "cpu", repeats: int | None = None, out: str | None = None,
+        batches=None, width: int | None = None, ablation: bool = True, extras=(), threads: int | None = None) -> dict:
+    """Time snnlib's training step and evaluation against the authors' pipeline; check equal results.
+
+    Args:
+        quick: reduced form for CI (width 4, batches 2 and 4, T=4, PGD-2, one repetition, one thread):
+            checks equality in seconds; its timings mean little.
+        device: ``cpu`` or ``cuda[:N]``.
+        repeats: timed repetitions per measurement (after one warm-up); default 3 (quick: 1).
+        out: result JSON path (default ``results/bench/<device>[-quick].json``).
+        batches: (paper batch, larger batch); default (16, 32).
+        width: base width; default 64 (the paper's), quick 4.
+        ablation: also time snnlib's intermediate variants at the first batch size.
+        extras: extra variants on top of snnlib's path at the first batch size, reported with their
+            deviations: ``"bf16"`` (autocast) and/or ``"compile"`` (torch.compile). An extra that raises
+            is left out and recorded.
+        threads: CPU threads for the run (default: torch's; quick: 1), restored afterwards.
+
+    Returns a dict with ``final`` (speed-up and memory ratios, the clock, and ``equal``), the
+    equality checks, the machine and ``result_file``. A human table goes to stderr.
+    """
+    sizes = _sizes(quick, batches, width, threads, repeats)
+    dev = _device(device)
+    for e in extras or ():
+        if e not in EXTRAS:
+            raise SnnlibError(f"unknown extra variant {e!r} (choose {', '.join(EXTRAS)})")
+    extra_names = [EXTRAS[e] for e in extras or ()]
+    before = torch.get_num_threads()
+    if sizes["threads"]:
+        torch.set_num_threads(sizes["threads"])
+    try:
+        return _run(sizes, dev, quick, out, ablation, extra_names)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _plan(sizes, dev, ablation, extra_names):
+    """(workload, batch, variant) triples: every variant at the paper's batch, the two ends at the others."""
+    plan = []
+    for kind in ("train", "eval"):
+        names = list(VARIANTS[dev.type][kind])
+        for b in sizes["batches"]:
+            vs = names if (ablation and b == sizes["batches"][0]) else ["authors", names[-1]]
+            plan += [(kind, b, v) for v in vs + (extra_names if b == sizes["batches"][0] else [])]
+    return plan
+
+
+def _warmup_one(bench, kind, b, v, px, y, sizes, dev, ref, checks_, memory):
+    mem = {"peak_mb": None}
+    with peak_memory(dev, mem) if sizes["memory"] else contextlib.nullcontext():
+        res = bench.run(kind, v, px, y)
+    memory[(kind, b, v)] = mem["peak_mb"]
+    if kind == "train":
+        res["grads"], res["params"] = bench.grads(), bench.params()
+    else:
+        res = {k: t.detach() for k, t in res.items()}
+        if v == "authors":
+            res["drift_changed"] = bench.undrift(res)
+    if v == "authors":
+        ref[(kind, b)] = res
+        return
+    r = ref[(kind, b)]
+    c = checks.check_train(r, res) if kind == "train" else checks.check_eval(r, res, y)
+    c["passed"] = checks.passed(kind, c, dev) if v in VARIANTS[dev.type][kind] else None
+    checks_[(kind, b, v)] = c
+
+
+def _warmup(bench, plan, data, sizes, dev, extra_names, bar):
+    """One untimed run of every variant: peak memory, and the outputs for the equality checks."""
+    ref, checks_, memory, failed = {}, {}, {}, {}
+    for kind, b, v in list(plan):
+        try:
+            _warmup_one(bench, kind, b, v, data[0][:b], data[1][:b], sizes, dev, ref, checks_, memory)
+        except Exception as e:  # an optional extra (bf16, torch.compile) must not sink the benchmark
+            if v not in extra_names:
+                raise
+            log.warning("bench: %s %s failed (%s: %s); left out", kind, v, type(e).__name__, e)
+            failed[f"{kind}|{b}|{v}"] = f"{type(e).__name__}: {e}"
+            plan.remove((kind, b, v))
+            bar.update(sizes["repeats"] * (sizes["train_mult"] if kind == "train" else 1))
+        bar.update()
+    return ref, checks_, memory, failed
+
+
+def _timed(bench, plan, data, sizes, dev, bar):
+    """Interleaved timed repetitions in a rotating order; wall and CPU seconds per (workload, batch, variant)."""
+    times = {p: {"wall": [], "cpu": []} for p in plan}
+    for rep in range(sizes["repeats"]):
+        order = plan[rep % len(plan):] + plan[:rep % len(plan)]
+        order = [p for p in order if p[0] == "train"] * (sizes["train_mult"] - 1) + order
+        for kind, b, v in order:
+            sync(dev)
+            t, c = time.perf_counter(), time.process_time()
+            bench.run(kind, v, data[0][:b], data[1][:b])
+            sync(dev)
+            times[(kind, b, v)]["wall"].append(time.perf_counter() - t)
+            times[(kind, b, v)]["cpu"].append(time.process_time() - c)
+            bar.update()
+    return times
+
+
+def _rows(plan, times, memory, checks_, wk, pk, sizes, clock):
+    rows = []
+    for kind, b, v in plan:
+        row = {"workload": kind, "batch": b, "variant": v}
+        for name in ("wall", "cpu"):
+            ts, base = times[(kind, b, v)][name], times[(kind, b, "authors")][name]
+            row[f"{name}_ms_per_image"] = 1e3 * statistics.median(ts) / b
+            row[f"{name}_speedup"] = statistics.median(base) / statistics.median(ts)
+            row[f"{name}_speedup_paired"] = statistics.median(a / s for a, s in zip(base, ts))
+        row["ms_per_image"], row["speedup"] = row[f"{clock}_ms_per_image"], row[f"{clock}_speedup"]
+        roof = roofline.roofline(wk, pk, sizes["batches"][0], bf16=v == "+ bf16 autocast", steps=sizes["pgd_steps"])
+        row.update({"peak_mb": memory[(kind, b, v)],
+                    "memory_ratio": checks.ratio(memory[(kind, b, "authors")], memory[(kind, b, v)]),
+                    "roofline_ms_per_image": roof[kind], "roofline_fraction": roof[kind] / row["ms_per_image"],
+                    "equal": None if v == "authors" else checks_[(kind, b, v)]["passed"],
+                    "wall_s": times[(kind, b, v)]["wall"], "cpu_s": times[(kind, b, v)]["cpu"]})
+        rows.append(row)
+    return rows
+
+
+def _final(rows, dev, clock, spikes_equal, checks_):
+    final = {}
+    for r in rows:
+        if r["variant"] == snnlib_variant(dev.type, r["workload"]):
+            final[f"{r['workload']}_b{r['batch']}_speedup"] = r["speedup"]
+            final[f"{r['workload']}_b{r['batch']}_memory_ratio"] = r["memory_ratio"]
+    final["clock"] = clock
+    final["equal"] = bool(spikes_equal and all(c["passed"] for c in checks_.values() if c["passed"] is not None))
+    final["spikes_equal"] = spikes_equal
+    return final
+
+
+def _print(rows, machine, sizes, source, clock, final):
+    show = pd.DataFrame(rows)[["workload", "batch", "variant", "ms_per_image", "speedup", "wall_speedup", "peak_mb",
+                               "memory_ratio", "roofline_fraction", "equal"]]
+    pd.set_option("display.width", 200)
+    print(f"\nsnnlib bench on {machine.get('gpu') or machine['cpu_model']} ({machine['torch_threads']} threads), "
+          f"SEW-ResNet-18 width {sizes['width']}, T={sizes['T']}, {IMAGE}x{IMAGE}, {source}; "
+          f"median of {sizes['repeats']} interleaved repetitions, {clock} clock", file=sys.stderr)
+    print(show.to_string(index=False, float_format=lambda v: f"{v:.3g}"), file=sys.stderr)
+    print(f"equal results: {final['equal']}", file=sys.stderr)
+
+
+def _machine(dev):
+    env = results.environment(str(dev), SEED)
+    m = {"cpu_model": env["cpu"], "cpu_cores": env["cpu_cores"], "torch_threads": env["threads"],
+         "load_average_at_start": env.get("load_average")}
+    if dev.type == "cuda":
+        m["gpu"] = torch.cuda.get_device_name(dev)
+    return m
+
+
+def _run(sizes, dev, quick, out, ablation, extra_names):
+    t_start = time.time()
+    machine = _machine(dev)
+    pixels, y, source = input_batch(max(sizes["batches"]), quick, SEED)
+    bench = Bench(sizes["width"], sizes["T"], dev, extras=extra_names, steps=sizes["pgd_steps"])
+    data = (pixels.to(dev), y.to(dev))
+    bench.calibrate_bn(data[0])
+    spikes_a = bench.authors_encoder(data[0].float())
+    bench.authors_encoder.reset()
+    spikes_equal = bool(torch.equal(spikes_a, bench.clf.encode(data[0].float() / 255)))
+    plan = _plan(sizes, dev, ablation, extra_names)
+    # one untimed training step first: one-time costs (oneDNN kernel generation, allocator arenas)
+    # would otherwise land on whichever variant happens to run first
+    bench.run("train", snnlib_variant(dev.type, "train"), data[0][:sizes["batches"][0]], data[1][:sizes["batches"][0]])
+    bench.optimizers.clear()  # every variant's warm-up is then its optimiser's first step
+    n_train = sum(p[0] == "train" for p in plan)
+    bar = tqdm(total=len(plan) * (1 + sizes["repeats"]) + n_train * (sizes["train_mult"] - 1) * sizes["repeats"],
+               desc="bench", disable=None, leave=False)
+    ref, checks_, memory, failed = _warmup(bench, plan, data, sizes, dev, extra_names, bar)
+    times = _timed(bench, plan, data, sizes, dev, bar)
+    bar.close()
+    bench.restore()
+    pk, wk = roofline.peaks(dev, small=quick), roofline.work(bench.net, spikes_a[:, :sizes["batches"][0]])
+    clock = "cpu" if dev.type == "cpu" and torch.get_num_threads() == 1 else "wall"
+    rows = _rows(plan, times, memory, checks_, wk, pk, sizes, clock)
+    final = _final(rows, dev, clock, spikes_equal, checks_)
+    _print(rows, machine, sizes, source, clock, final)
+    key = lambda k: "|".join(str(x) for x in k)  # noqa: E731
+    result = {
+        "command": "bench", "quick": quick, "device": str(dev), "machine": machine,
+        "environment": results.environment(str(dev), SEED),
+        "sizes": {**sizes, "batches": list(sizes["batches"]), "image": IMAGE, "arch": "sew_resnet18",
+                  "num_classes": NUM_CLASSES, "eps": bench.eps, "pgd_alpha": PGD_ALPHA},
+        "input": source, "clock": clock, "final": final, "table": rows,
+        "checks": {key(k): v for k, v in checks_.items()}, "failed_extras": failed,
+        "authors_bn_drift_changed_predictions": {key(k): r.get("drift_changed") for k, r in ref.items() if k[0] == "eval"},
+        "roofline": {"peaks": pk, "conv_flops_forward": wk[0], "neuron_elements": wk[2], "batch": sizes["batches"][0]},
+        "wall_time_s": time.time() - t_start,
+    }
+    try:
+        machine["load_average_at_end"] = os.getloadavg()[0]
+    except OSError:
+        pass
+    path = Path(out) if out else places.output_root() / "results" / "bench" / f"{dev.type}{'-quick' if quick else ''}.json"
+    results.write_json(path, result)
+    return {"command": "bench", "final": final, "result_file": str(path), "checks": result["checks"],
+            "machine": machine, "wall_time_s": result["wall_time_s"]}

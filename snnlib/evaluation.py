@@ -1,0 +1,78 @@
+"""Running a model over a dataset: clean predictions, and clean / FGSM / PGD accuracy with per-image
+outcomes (paper Section 4.2, Tables 1-3, Fig. 2).
+
+Model-level only: these functions take a classifier and an :class:`~snnlib.data.ImageSet` (or a batch)
+and return tensors or dicts. The cached, config-level runs are in :mod:`snnlib.experiments`.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from .attacks import FGSM, PAPER_EPS, PGD, FastThreatModel
+from .data import ImageSet, batches, n_batches
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, ds: ImageSet, batch_size: int = 128, device="cpu",
+            desc=None) -> tuple[torch.Tensor, float]:
+    """Logits for a whole dataset (eval mode) and the mean cross-entropy loss."""
+    was = model.training
+    model.eval()
+    out, loss = [], 0.0
+    try:
+        for x, y in tqdm(batches(ds, batch_size), total=n_batches(ds, batch_size), desc=desc, disable=None,
+                         leave=False):
+            logits = model(x.to(device)).float().cpu()
+            loss += F.cross_entropy(logits, y, reduction="sum").item()
+            out.append(logits)
+    finally:
+        model.train(was)
+    return torch.cat(out), loss / max(len(ds), 1)
+
+
+def accuracy(model, ds: ImageSet, batch_size: int = 128, device="cpu") -> tuple[float, float]:
+    """(accuracy, mean loss) on ``ds`` in eval mode."""
+    logits, loss = predict(model, ds, batch_size, device)
+    return (logits.argmax(1) == ds.targets).float().mean().item(), loss
+
+
+def evaluate(model, ds, eps: float = PAPER_EPS, alpha: float = 0.01, steps: int = 7, space: str = "pixel",
+             bn: str = "eval", eps_sweep=None, batch_size: int = 64, device="cpu", seed: int = 3407,
+             random_start: bool = True) -> dict:
+    """Clean, FGSM and PGD accuracy of ``model`` on ``ds`` (paper Section 4.2, Tables 1-3, Fig. 2).
+
+    ``eps_sweep`` adds FGSM and PGD accuracy at every listed eps (Fig. 2). Returns a dict with
+    ``clean_acc``, ``fgsm_acc``, ``pgd_acc``, ``sweep`` (a list of ``{eps, fgsm_acc, pgd_acc}``),
+    ``n`` and the per-sample correctness arrays. Attacks are crafted with frozen parameters and
+    predictions run under ``inference_mode`` (:class:`~snnlib.attacks.FastThreatModel`, the path
+    ``python -m snnlib bench`` times; the numbers are those of :class:`~snnlib.attacks.ThreatModel`).
+    """
+    model = model.to(device).eval()
+    threat = FastThreatModel(model, space, bn)
+    epsilons = sorted({float(eps), *[float(e) for e in (eps_sweep or [])]})
+    gen = torch.Generator().manual_seed(int(seed))
+    correct = {"clean": []}
+    for e in epsilons:
+        correct[f"fgsm@{e}"], correct[f"pgd@{e}"] = [], []
+    t0 = time.time()
+    for x, y in tqdm(batches(ds, batch_size), total=n_batches(ds, batch_size), desc="attacks", disable=None,
+                     leave=False):
+        x, y = x.to(device), y.to(device)
+        correct["clean"].append(threat.predict(threat.inputs(x)) == y)
+        for e in epsilons:
+            correct[f"fgsm@{e}"].append(threat.predict(FGSM(threat, e)(x, y)) == y)
+            pgd = PGD(threat, e, alpha, steps, random_start=random_start, generator=gen)
+            correct[f"pgd@{e}"].append(threat.predict(pgd(x, y)) == y)
+    per = {k: torch.cat(v).cpu() for k, v in correct.items()}
+    acc = {k: v.float().mean().item() for k, v in per.items()}
+    return {
+        "clean_acc": acc["clean"], "fgsm_acc": acc[f"fgsm@{float(eps)}"], "pgd_acc": acc[f"pgd@{float(eps)}"],
+        "sweep": [{"eps": e, "fgsm_acc": acc[f"fgsm@{e}"], "pgd_acc": acc[f"pgd@{e}"]} for e in epsilons],
+        "n": len(ds), "attack_time_s": time.time() - t0,
+        "per_sample": {k: v.int().tolist() for k, v in per.items()},
+    }

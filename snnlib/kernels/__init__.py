@@ -1,0 +1,47 @@
+"""Faster execution of snnlib models, with results identical to SpikingJelly's.
+
+``accelerate(model)`` swaps, in place, every SpikingJelly ``IFNode`` with a detached reset for
+:class:`~snnlib.kernels.neuron.FusedIFNode` (bit-identical spikes and gradients) and, with
+``gemm_wgrad=True``, every ``Conv2d`` for :class:`~snnlib.kernels.conv.GemmGradConv2d` (training
+gradients on tiny maps by GEMMs: equal up to float rounding; forwards and attack gradients
+bit-identical). Modules keep their class hierarchy, state_dict and ``reset()``.
+"""
+
+from __future__ import annotations
+
+from spikingjelly.activation_based import layer as sj_layer
+from spikingjelly.activation_based import neuron as sj_neuron
+from torch import nn
+
+from .conv import GEMM_MAX_INPUT_PIXELS, GemmGradConv2d, tap_pairs
+from .neuron import FusedIFNode, fusable
+
+__all__ = ["FusedIFNode", "GemmGradConv2d", "GEMM_MAX_INPUT_PIXELS", "accelerate", "decelerate", "fusable",
+           "tap_pairs"]
+
+
+def accelerate(model: nn.Module, neurons: bool = True, gemm_wgrad: bool = False) -> nn.Module:
+    """Speed up ``model`` in place (same state_dict, same module tree); returns ``model``.
+
+    Args:
+        neurons: swap every fusable IF neuron for :class:`FusedIFNode`. Spikes, logits and all
+            gradients stay bit-identical.
+        gemm_wgrad: swap SpikingJelly ``Conv2d`` layers for :class:`GemmGradConv2d`. Forwards and
+            input-only gradients stay bit-identical (so attacks are unchanged); in training, weight
+            gradients change by float rounding only. Helps training on CPU, nothing else.
+    """
+    for m in model.modules():
+        if neurons and type(m) is sj_neuron.IFNode and fusable(m):
+            m.__class__ = FusedIFNode
+        if gemm_wgrad and type(m) is sj_layer.Conv2d:
+            m.__class__ = GemmGradConv2d
+    return model
+
+
+def decelerate(model: nn.Module) -> nn.Module:
+    """Undo :func:`accelerate` in place (back to SpikingJelly's classes)."""
+    back = {FusedIFNode: sj_neuron.IFNode, GemmGradConv2d: sj_layer.Conv2d}
+    for m in model.modules():
+        if type(m) in back:
+            m.__class__ = back[type(m)]
+    return model

@@ -1,0 +1,86 @@
+"""Where things are: the one module that reads environment variables.
+
+- ``SNNLIB_HOME``: the project folder (found automatically: the nearest folder above the
+  working directory with ``configs/`` and ``snnlib/``);
+- ``SNNLIB_DATA``: where datasets are looked for (relative paths are taken from the project);
+- ``SNNLIB_PROFILE``: ``quick`` (default), ``medium`` or ``paper``;
+- ``SNNLIB_DEVICE``: ``cpu`` (default) or ``cuda[:N]``, for the book's own computations.
+
+Everything else receives paths and names from here or from its caller.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import check_choice
+
+PROFILES = ("quick", "medium", "paper")
+_output_root: Path | None = None
+
+
+def project_root() -> Path:
+    """The project folder: ``SNNLIB_HOME``, else the nearest folder above the cwd with configs/ and snnlib/."""
+    env = os.environ.get("SNNLIB_HOME")
+    if env:
+        return Path(env).expanduser().resolve()
+    here = Path.cwd().resolve()
+    for d in (here, *here.parents):
+        if (d / "configs").is_dir() and (d / "snnlib").is_dir():
+            return d
+    pkg = Path(__file__).resolve().parent.parent
+    return pkg if (pkg / "configs").is_dir() else here
+
+
+def data_root() -> Path:
+    """Where datasets are looked for: ``SNNLIB_DATA`` (relative to the project), else ``<project>/data``."""
+    env = os.environ.get("SNNLIB_DATA")
+    if not env:
+        return project_root() / "data"
+    p = Path(env).expanduser()
+    return p if p.is_absolute() else (project_root() / p).resolve()
+
+
+def profile() -> str:
+    """The active profile, ``SNNLIB_PROFILE`` (default ``quick``)."""
+    p = os.environ.get("SNNLIB_PROFILE", "quick") or "quick"
+    check_choice("profile (SNNLIB_PROFILE)", p, PROFILES)
+    return p
+
+
+def device() -> str:
+    """The device the book and the runners compute on: ``SNNLIB_DEVICE`` (default ``cpu``)."""
+    return os.environ.get("SNNLIB_DEVICE", "cpu") or "cpu"
+
+
+def set_output_root(path) -> None:
+    """Put checkpoints under ``path/runs`` and results under ``path/results`` (the CLI's ``--out``)."""
+    global _output_root
+    _output_root = None if path is None else Path(path).expanduser().resolve()
+
+
+def output_root() -> Path:
+    return _output_root or project_root()
+
+
+def runs_dir() -> Path:
+    return output_root() / "runs"
+
+
+def cache_dir() -> Path:
+    """Decoded datasets: ``<project>/runs/cache``."""
+    return project_root() / "runs" / "cache"
+
+
+def results_dir(profile_name: str | None = None) -> Path:
+    return output_root() / "results" / (profile_name or profile())
+
+
+def figures_dir() -> Path:
+    return project_root() / "figures"
+
+
+def zoo_dir(profile_name: str | None = None) -> Path:
+    """Committed model weights of a profile: ``<project>/models/<profile>`` (see :mod:`snnlib.checkpoints`)."""
+    return project_root() / "models" / (profile_name or profile())

@@ -1,0 +1,183 @@
+"""Statistics for the verdicts: exact intervals for accuracies, exact paired tests for two attacks on the
+same images, and seed-level comparisons of two trained models.
+
+- :func:`accuracy` gives an accuracy with its n and its exact (Clopper-Pearson) interval;
+- :func:`mcnemar` is the exact sign test on the discordant images of two attacks (or models) on the
+  same images (McNemar's test, exact form), one- or two-sided;
+- :func:`holm` corrects a family of p-values (Holm 1979);
+- :func:`seed_comparison` compares two models trained with several seeds each: a permutation test over
+  the seeds, and an interval that resamples both the seeds and the test images.
+
+Every test is computed by :func:`scipy.stats.binomtest` or an exact enumeration; :data:`ALPHA` is the
+level at which the book's flags and verdicts fire.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+from scipy import stats as _st
+
+ALPHA = 0.05  # the stated level of every flag and verdict
+LEVEL = 0.95  # the confidence level of every interval
+
+
+def _bools(a) -> np.ndarray:
+    return np.asarray(a, dtype=bool).reshape(-1)
+
+
+def clopper_pearson(k: int, n: int, level: float = LEVEL) -> tuple[float, float]:
+    """Exact two-sided interval for a binomial proportion k/n (Clopper & Pearson 1934)."""
+    if n == 0:
+        return (0.0, 1.0)
+    ci = _st.binomtest(int(k), int(n)).proportion_ci(confidence_level=level, method="exact")
+    return float(ci.low), float(ci.high)
+
+
+def accuracy(correct, level: float = LEVEL) -> dict:
+    """Accuracy of per-image outcomes with n and its exact interval: ``{acc, k, n, lo, hi}``."""
+    c = _bools(correct)
+    k, n = int(c.sum()), len(c)
+    lo, hi = clopper_pearson(k, n, level)
+    return {"acc": k / n if n else float("nan"), "k": k, "n": n, "lo": lo, "hi": hi}
+
+
+def fmt_acc(a: dict, digits: int = 1) -> str:
+    """``"12.0% [8.1, 16.9] (n=500)"``."""
+    return (f"{100 * a['acc']:.{digits}f}% [{100 * a['lo']:.{digits}f}, {100 * a['hi']:.{digits}f}] "
+            f"(n={a['n']})")
+
+
+def mcnemar(a, b, alternative: str = "greater") -> dict:
+    """Exact McNemar (sign) test of two paired 0/1 outcomes on the same images.
+
+    ``a_only`` counts the images correct under ``a`` and wrong under ``b``, ``b_only`` the reverse; only
+    these discordant images carry information. ``alternative="greater"`` tests acc(a) > acc(b), i.e.
+    that ``b`` (an attack) is stronger than ``a``; ``"two-sided"`` tests any difference. Returns the
+    counts, the accuracy difference acc(a) - acc(b) and the p-value.
+    """
+    a, b = _bools(a), _bools(b)
+    if len(a) != len(b):
+        raise ValueError(f"paired outcomes differ in length: {len(a)} and {len(b)}")
+    a_only, b_only = int((a & ~b).sum()), int((~a & b).sum())
+    n = a_only + b_only
+    p = 1.0 if n == 0 else float(_st.binomtest(a_only, n, 0.5, alternative=alternative).pvalue)
+    return {"a_only": a_only, "b_only": b_only, "discordant": n, "n": len(a),
+            "diff": (a_only - b_only) / len(a) if len(a) else float("nan"), "p": p}
+
+
+def exceeds(correct, rate: float, alternative: str = "greater") -> float:
+    """p-value of the exact test that the accuracy of ``correct`` exceeds ``rate`` (or ``alternative``)."""
+    c = _bools(correct)
+    return float(_st.binomtest(int(c.sum()), len(c), rate, alternative=alternative).pvalue) if len(c) else 1.0
+
+
+def holm(pvalues: dict) -> dict:
+    """Holm-Bonferroni adjusted p-values of a family ``{name: p}`` (step-down, monotone)."""
+    items = sorted(pvalues.items(), key=lambda kv: kv[1])
+    m, out, running = len(items), {}, 0.0
+    for i, (name, p) in enumerate(items):
+        running = max(running, min(1.0, (m - i) * p))
+        out[name] = running
+    return out
+
+
+def min_discordant(alpha: float = ALPHA) -> int:
+    """The fewest discordant images, all in one direction, with which an exact one-sided sign test rejects
+    at ``alpha`` (5 at 0.05): the smallest gap a paired attack comparison can detect."""
+    return max(1, math.ceil(math.log(alpha) / math.log(0.5)))
+
+
+def permutation_p(a, b, alternative: str = "greater") -> float:
+    """Exact permutation test over seeds: is mean(a) > mean(b) (or ``"two-sided"``)? Enumerates every split."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    pooled, na = np.concatenate([a, b]), len(a)
+    obs = a.mean() - b.mean()
+    diffs = []
+    for idx in itertools.combinations(range(len(pooled)), na):
+        m = np.zeros(len(pooled), bool)
+        m[list(idx)] = True
+        diffs.append(pooled[m].mean() - pooled[~m].mean())
+    diffs = np.asarray(diffs)
+    if alternative == "two-sided":
+        return float(np.mean(np.abs(diffs) >= abs(obs) - 1e-12))
+    return float(np.mean(diffs >= obs - 1e-12))
+
+
+def seed_comparison(per_image_a: list, per_image_b: list, alternative: str = "greater", n_boot: int = 4000,
+                    seed: int = 0, level: float = LEVEL) -> dict:
+    """Compare two models trained with several seeds each, on the same test images.
+
+    ``per_image_a`` and ``per_image_b`` are lists (one entry per seed) of per-image 0/1 outcomes on one
+    common set of images. Seeds are independent training runs, not pairs. Returns the difference of the
+    mean accuracies (a - b), an interval that resamples seeds within each model and the test images
+    jointly (two-level bootstrap), the exact permutation p-value over seeds, and the smallest
+    difference the comparison could detect (one-sided, at :data:`ALPHA`, 80 % power, normal
+    approximation from the observed seed-level spread plus image sampling).
+    """
+    A, B = (np.asarray([_bools(r) for r in x], float) for x in (per_image_a, per_image_b))
+    acc_a, acc_b = A.mean(1), B.mean(1)
+    rng = np.random.default_rng(seed)
+    n_img = A.shape[1]
+    boots = np.empty(n_boot)
+    for i in range(n_boot):
+        img = rng.integers(0, n_img, n_img)
+        sa, sb = rng.integers(0, len(A), len(A)), rng.integers(0, len(B), len(B))
+        boots[i] = A[sa][:, img].mean() - B[sb][:, img].mean()
+    lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
+    var = lambda acc, X: max(acc.var(ddof=1) if len(acc) > 1 else 0.0, float(X.mean() * (1 - X.mean()) / n_img))  # noqa: E731
+    se = math.sqrt(var(acc_a, A) / len(A) + var(acc_b, B) / len(B))
+    z = _st.norm.ppf(1 - ALPHA) + _st.norm.ppf(0.8)
+    return {"diff": float(acc_a.mean() - acc_b.mean()), "lo": float(lo), "hi": float(hi),
+            "p": permutation_p(acc_a, acc_b, alternative), "mde": float(z * se), "n_seeds": (len(A), len(B)),
+            "acc_a": acc_a.tolist(), "acc_b": acc_b.tolist(), "n_images": n_img,
+            "p_min": 1 / math.comb(len(A) + len(B), len(A))}
+
+
+# ------------------------------------------------------------ kept from the first version of the book
+
+
+def binomial_se(p: float, n: int) -> float:
+    return math.sqrt(max(p * (1 - p), 0) / max(n, 1))
+
+
+def paired_delta(a, b) -> tuple[float, float]:
+    """Mean of a - b over paired 0/1 outcomes, and its standard error."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    d = a - b
+    return float(d.mean()), float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else float("nan")
+
+
+def direction(delta: float, se: float, expected: int, z: float = 2.0) -> str:
+    """Compare a measured difference with the paper's sign: agrees/contradicts, and whether it exceeds z·SE."""
+    if not np.isfinite(se) or se == 0:
+        return "agrees" if np.sign(delta) == expected else "does not agree"
+    significant = abs(delta) > z * se
+    if np.sign(delta) == expected:
+        return "agrees (beyond 2 SE)" if significant else "same sign, within noise"
+    return "contradicts (beyond 2 SE)" if significant else "opposite sign, within noise"
+
+
+def bootstrap_keep(clean, pgd, other=None, n_boot: int = 2000, seed: int = 0):
+    """PGD/clean accuracy ratio with a 95 % bootstrap interval over test images.
+
+    With ``other=(clean2, pgd2)`` on the same images, the interval is for the difference of the two
+    ratios (paired resampling).
+    """
+    rng = np.random.default_rng(seed)
+    c, p = np.asarray(clean, float), np.asarray(pgd, float)
+    idx = rng.integers(0, len(c), (n_boot, len(c)))
+
+    def ratio(cc, pp, i):
+        return pp[i].mean(1) / np.maximum(cc[i].mean(1), 1e-12)
+
+    boots = ratio(c, p, idx)
+    point = p.mean() / max(c.mean(), 1e-12)
+    if other is not None:
+        c2, p2 = (np.asarray(a, float) for a in other)
+        boots = boots - ratio(c2, p2, idx)
+        point -= p2.mean() / max(c2.mean(), 1e-12)
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    return float(point), float(lo), float(hi)
