@@ -8,7 +8,7 @@ BOOK_FLAGS ?= -W -n --keep-going
 # jupyter-book 1.x has no `python -m jupyter_book`; call its CLI through the same interpreter.
 JB ?= $(PYTHON) -c "import sys; from jupyter_book.cli.main import main; sys.argv[0] = 'jupyter-book'; main()"
 
-.PHONY: install book test unit nbval build figures bench clean
+.PHONY: install book test unit nbval build figures bench gpu-check clean
 
 install:
 	$(PIP) install -e ".[all]"
@@ -48,6 +48,10 @@ figures:
 
 bench:
 	$(PYTHON) -m snnlib bench
+
+# On a lent GPU: bench (cuda, bf16, compile, roofline), one medium model, one paper row; results/gpu/
+gpu-check:
+	$(PYTHON) -m snnlib gpu-check
 
 clean:
 	rm -rf _build $(NB) figures

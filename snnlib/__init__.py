@@ -12,7 +12,7 @@ direct coding), ``models`` (SEW and Spiking ResNets on SpikingJelly, ``SpikingCl
 numbers), ``bench``, ``cli``.
 """
 
-from .errors import CheckpointError, DataNotFoundError, SnnlibError
+from .errors import CheckpointError, DataNotFoundError, NotApplicable, SnnlibError
 
 __version__ = "0.2.0"
-__all__ = ["SnnlibError", "DataNotFoundError", "CheckpointError", "__version__"]
+__all__ = ["SnnlibError", "DataNotFoundError", "CheckpointError", "NotApplicable", "__version__"]

@@ -185,3 +185,55 @@ def authors_loop(model, x, y, eps: float = AUTHORS_EPS, alpha: float = PGD_ALPHA
     drift = {n: float(((b - before[n]).norm() / before[n].norm().clamp_min(1e-12)).item())
              for n, b in bn_buffers(work).items()}
     return {**out, "clean_after": after, "bn_drift": drift, "eps": eps, "batch_size": batch_size}
+
+
+# ------------------------------------------------------------------ their sparsity probe
+
+
+def _zero_frac(t, tol=0.0):
+    return float((t.abs() <= tol).float().mean()) if t is not None and t.numel() else float("nan")
+
+
+def _probe_hooks(net, rows, tols):
+    """Full backward hooks as their ``register_hooks``: every leaf module (conv, BN, pools, linear), plus each IF
+    neuron split per time step (in SpikingJelly 2.0 the surrogate module's own hooks never fire; its gradients
+    are the neuron's output gradient per step, times a surrogate derivative that is never zero)."""
+    from spikingjelly.activation_based.neuron import BaseNode
+
+    handles = []
+    for name, m in net.named_modules():
+        leaf = len(list(m.children())) == 0 and not isinstance(m, BaseNode)
+        if not (leaf or isinstance(m, BaseNode)):
+            continue
+
+        def hook(mod, g_in, g_out, name=name, neuron=isinstance(m, BaseNode)):
+            gi, go = (g_in[0] if g_in else None), (g_out[0] if g_out else None)
+            steps = range(go.shape[0]) if neuron else [None]
+            for t in steps:
+                a, b = (go[t], go[t]) if neuron else (gi, go)  # an ATan row: its input and output share zeros
+                rows.append({"module": name, "type": "IF neuron (ATan)" if neuron else type(mod).__name__, "t": t,
+                             **{f"zero_in{k}": _zero_frac(a, tol) for k, tol in tols.items()},
+                             **{f"zero_out{k}": _zero_frac(b, tol) for k, tol in tols.items()}})
+        handles.append(m.register_full_backward_hook(hook))
+    return handles
+
+
+def probe(model, x, y, eps: float = AUTHORS_EPS, tols=None) -> list[dict]:
+    """Their probe during their FGSM step: spikes as input, BN in train mode, mean cross-entropy, one batch.
+    One row per hook call with the zero fractions of ``grad_input[0]`` and ``grad_output[0]`` (exact zeros,
+    and below each tolerance in ``tols``). Works on a copy; the model is not changed."""
+    tols = {"": 0.0, **(tols or {"@1e-8": 1e-8, "@1e-6": 1e-6})}
+    work = copy.deepcopy(model)
+    from .kernels import decelerate
+
+    decelerate(work.net)
+    am, rows = AuthorsModel(work.net), []
+    spikes = work.encode(x).detach()
+    handles = _probe_hooks(work.net, rows, tols)
+    try:
+        am.train()
+        fgsm(torch.nn.CrossEntropyLoss(), am, spikes, y, eps)
+    finally:
+        for h in handles:
+            h.remove()
+    return rows

@@ -1,4 +1,4 @@
-"""Command line: ``python -m snnlib train | evaluate | publish | figures | bench``.
+"""Command line: ``python -m snnlib train | evaluate | audit | publish | figures | bench | gpu-check``.
 
 Every command ends by printing one line of JSON with its final metrics and the
 path of its result file. Bad input gets one line of explanation, no stack trace.
@@ -22,6 +22,15 @@ EPILOG = """examples:
 
 A CONFIG is a YAML file or the name of one in configs/<profile>/ (profile from
 SNNLIB_PROFILE, default quick). Data are looked for in SNNLIB_DATA."""
+
+
+AUDIT_EPILOG = """examples:
+  python -m snnlib audit --model sew18_max
+  python -m snnlib audit --model my_snn.py:build --checkpoint weights.pt --data cifar10 --n 200
+  python -m snnlib audit --model mypkg.models:tiny_lif --data imagefolder:../shared/data/cifar10-jpeg --budget standard
+
+The callable takes no arguments and returns an nn.Module mapping images [B,C,H,W] in [0,1] to logits [B,K].
+Writes report.json and report.md (a report card with one figure) into --out."""
 
 
 def _common(p):
@@ -52,6 +61,8 @@ def parser() -> argparse.ArgumentParser:
                    help="standard: clean/FGSM/PGD (+ eps sweep); audit: the gradient-obfuscation audit")
     b = sub.add_parser("bench", help="time snnlib against the authors' pipeline, same weights and batch")
     b.add_argument("--quick", action="store_true", help="reduced form for CI: small sizes, checks equality of results")
+    b.add_argument("--form", choices=["full", "quick", "build"], default=None,
+                   help="full (default); quick (= --quick); build: the paper's setting once, single-threaded (the book's)")
     b.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
     b.add_argument("--repeats", type=int, default=None, help="timed repetitions per measurement")
     b.add_argument("--out", metavar="FILE", help="write the result JSON here (default results/bench/<device>.json)")
@@ -60,9 +71,28 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--batches", metavar="B0,B1", help="the paper's batch and a larger one (default 16,32)")
     b.add_argument("--extra", action="append", default=[], choices=["bf16", "compile"],
                    help="also time snnlib's path with bf16 autocast / torch.compile (for CUDA; repeatable)")
+    a = sub.add_parser("audit", help="audit any PyTorch model for gradient obfuscation: a report card",
+                       epilog=AUDIT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    a.add_argument("--model", required=True, metavar="MODEL",
+                   help="path/to/file.py:callable, package.module:callable, or a project config name (sew18_max)")
+    a.add_argument("--checkpoint", metavar="FILE", help="a state_dict file, loaded with weights_only=True")
+    a.add_argument("--data", metavar="DATASET", help="cifar10, cifar100, imagefolder:PATH (default: the config's)")
+    a.add_argument("--n", type=int, default=100, help="seeded, stratified test images (default 100)")
+    a.add_argument("--eps", type=float, default=None, help="l_inf budget in pixel units (default 8/255)")
+    a.add_argument("--budget", choices=["quick", "standard", "full"], default="quick",
+                   help="quick: minutes on a CPU; standard: the book's suite; full: + AutoAttack and full black-box")
+    a.add_argument("--out", metavar="DIR", default="audit-out", help="where report.json, report.md go (audit-out/)")
+    a.add_argument("--device", default=None, help="cpu or cuda[:N] (default: SNNLIB_DEVICE, else cpu)")
+    a.add_argument("--seed", type=int, default=0, help="seed of the image selection and of every attack")
+    a.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     pub = sub.add_parser("publish", help="copy a trained config's best weights into models/<profile>/ (with SHA-256)",
                          epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(pub)
+    gc = sub.add_parser("gpu-check", help="everything a lent GPU should measure, in one run (results/gpu/)")
+    gc.add_argument("--dry-run", action="store_true", help="the same steps on the CPU at tiny sizes")
+    gc.add_argument("--device", default="cuda", help="cuda[:N] (default cuda)")
+    gc.add_argument("--out", metavar="DIR", help="folder for the result files (default results/gpu/)")
+    gc.add_argument("--budget", type=float, default=540, help="seconds the training parts may take in all")
     f = sub.add_parser("figures", help="export every figure (PDF, PNG) and table (CSV, LaTeX) to figures/")
     f.add_argument("--out", metavar="DIR", help="folder to write to (default figures/)")
     return ap
@@ -109,7 +139,29 @@ def cmd_bench(args) -> dict:
         except ValueError:
             raise SnnlibError(f"--batches takes integers like 16,32, got {args.batches!r}") from None
     return bench.run(quick=args.quick, device=args.device, repeats=args.repeats, out=args.out,
-                     threads=args.threads, batches=batches, extras=args.extra)
+                     threads=args.threads, batches=batches, extras=args.extra, form=args.form)
+
+
+def cmd_audit(args) -> dict:
+    from .audit import audit
+    from .audit.loading import load_images, load_model
+
+    device = args.device or config.device()
+    model, label, cfg = load_model(args.model, args.checkpoint, device)
+    x, y, k = load_images(args.data, args.n, args.seed, cfg)
+    rep = audit(model, x, y, budget=args.budget, eps=args.eps, seed=args.seed, device=device, n_classes=k,
+                label=label, progress=False if args.quiet else None)
+    files = rep.save(args.out)
+    c = rep.card
+    return {"command": "audit", "model": label, "metrics": {k: c[k] for k in ("clean_acc", "pgd7_acc", "worst_case_acc",
+                                                                             "worst_case_interval", "cause")},
+            "result_file": files["json"], "card": files["markdown"]}
+
+
+def cmd_gpu_check(args) -> dict:
+    from .bench import gpu
+
+    return gpu.run(device=args.device, dry_run=args.dry_run, out=args.out, budget_s=args.budget)
 
 
 def cmd_figures(args) -> dict:
@@ -129,7 +181,7 @@ def cmd_publish(args) -> dict:
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "bench": cmd_bench, "figures": cmd_figures,
-            "publish": cmd_publish}
+            "publish": cmd_publish, "audit": cmd_audit, "gpu-check": cmd_gpu_check}
 
 
 def main(argv=None) -> int:

@@ -97,6 +97,9 @@ class TrainConfig:
     #: on tiny maps (equal up to float rounding). False runs SpikingJelly's modules unchanged.
     fast: bool = True
     adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
+    #: CPU threads while training (None: torch's default). CPU results depend on the thread count (oneDNN),
+    #: so a run that must be reproducible on any machine fixes it.
+    threads: typing.Optional[int] = None
 
 
 @dataclass
@@ -119,6 +122,8 @@ class Config:
     notes: str = ""
     #: extra training seeds of the same model (same data selection): see :func:`replicates`
     replicates: typing.List[int] = field(default_factory=list)
+    #: what the model is for: a row of the paper's tables, a control of the audit, or a defended baseline
+    role: str = field(default="paper", metadata=_choice("paper", "control", "defended"))
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -130,7 +135,7 @@ class Config:
     def train_key(self) -> str:
         """Hash of everything that changes the trained weights (not the name, notes or attack)."""
         d = _strip_late(self.to_dict())
-        for k in ("name", "notes", "attack", "profile", "replicates"):
+        for k in ("name", "notes", "attack", "profile", "replicates", "role"):
             d.pop(k, None)
         d["data"].pop("test_per_class"), d["data"].pop("eval_per_class")
         for k in ("workers", "pin_memory", "eval_batch_size"):
@@ -166,8 +171,8 @@ def replicates(cfg: Config) -> list[Config]:
 
 #: Settings added after the first results were keyed: left out of ``train_key``/``eval_key`` while
 #: they hold this default, so a new setting never invalidates a finished result.
-LATE_FIELDS = {("data", "split_seed"): None, ("replicates",): [],
-               ("train", "adversarial"): dataclasses.asdict(AdversarialConfig())}
+LATE_FIELDS = {("data", "split_seed"): None, ("replicates",): [], ("role",): "paper",
+               ("train", "adversarial"): dataclasses.asdict(AdversarialConfig()), ("train", "threads"): None}
 
 
 def _strip_late(d: dict) -> dict:
@@ -258,7 +263,7 @@ def _build(cls, raw, path):
 
 def _check_values(cfg, path):
     positive = {"width", "T", "K", "epochs", "batch_size", "eval_batch_size", "n_per_class", "test_per_class",
-                "eval_per_class", "pgd_steps", "steps"}
+                "eval_per_class", "pgd_steps", "steps", "threads"}
     for f in dataclasses.fields(cfg):
         v = getattr(cfg, f.name)
         if f.name in positive and v is not None and not isinstance(v, dict) and v < 1:

@@ -18,7 +18,14 @@ Phase coding is a quantiser, so its true gradient is zero almost everywhere.
 ``grad`` picks the backward that pixel-space attacks see:
 
 - ``"ste"``: straight-through (BPDA, Athalye et al. 2018). Each time step is
-  treated as the identity of x, so ``dL/dx = sum_t dL/ds[t]``.
+  treated as the identity of x, so ``dL/dx = sum_t dL/ds[t]``. Every bit-plane gets equal
+  weight, including the most significant ones, which a small change almost never flips.
+- ``"omega"``: the omega-weighted straight-through backward: step t carries the weight of its
+  bit, ``dL/dx = sum_t omega(t) dL/ds[t]`` (the derivative of the decoding ``x ~ sum_t omega(t) s[t]``).
+- ``"flip"``: the expected-flip backward, the derivative of a smoothed quantiser: bit k of
+  ``round(255 (x + u))`` averaged over ``u ~ U(-w, w)`` has derivative
+  ``(b_k(x + w) - b_k(x - w)) / (2 w)``; ``w`` is ``flip_width`` (default 8/255, the paper's eps).
+  Bits that cannot flip within the window get exactly zero.
 - ``"none"``: the true gradient, zero.
 """
 
@@ -29,24 +36,25 @@ from torch import nn
 
 from .errors import SnnlibError, check_choice, check_images
 
-GRADS = ("ste", "none")
+GRADS = ("ste", "none", "omega", "flip")
 
 
-class _StraightThrough(torch.autograd.Function):
-    """Forward: the given spikes. Backward: identity per time step (sum over T)."""
+class _WeightedThrough(torch.autograd.Function):
+    """Forward: the given spikes. Backward: ``dL/dx = sum_t w[t] dL/ds[t]`` (``w`` None: all ones)."""
 
     @staticmethod
-    def forward(ctx, x, spikes):
+    def forward(ctx, x, spikes, w):
+        ctx.w = w
         return spikes
 
     @staticmethod
     def backward(ctx, g):
-        return g.sum(0), None
+        return (g.sum(0) if ctx.w is None else (g * ctx.w).sum(0)), None, None
 
 
-def _attach_grad(x: torch.Tensor, spikes: torch.Tensor, grad: str) -> torch.Tensor:
-    if grad == "ste" and x.requires_grad:
-        return _StraightThrough.apply(x, spikes)
+def _attach_grad(x: torch.Tensor, spikes: torch.Tensor, grad: str, w=None) -> torch.Tensor:
+    if grad in ("ste", "omega", "flip") and x.requires_grad:
+        return _WeightedThrough.apply(x, spikes, w)
     return spikes
 
 
@@ -67,12 +75,13 @@ class PhaseEncoder(nn.Module):
         grad: ``"ste"`` (straight-through / BPDA) or ``"none"`` (true zero gradient).
     """
 
-    def __init__(self, T: int = 10, K: int = 8, weighted: bool = False, grad: str = "ste"):
+    def __init__(self, T: int = 10, K: int = 8, weighted: bool = False, grad: str = "ste", flip_width: float = 8 / 255):
         super().__init__()
         if int(T) < 1 or int(K) < 1:
             raise SnnlibError(f"PhaseEncoder needs T >= 1 and K >= 1, got T={T}, K={K}")
         check_choice("encoder grad", grad, GRADS)
         self.T, self.K, self.weighted, self.grad = int(T), int(K), bool(weighted), grad
+        self.flip_width = float(flip_width)
         shifts = (self.K - 1 - torch.arange(self.T) % self.K).view(-1, 1, 1, 1, 1)
         self.register_buffer("shifts", shifts, persistent=False)
         self.register_buffer("omega", phase_weights(self.T, self.K).view(-1, 1, 1, 1, 1), persistent=False)
@@ -81,16 +90,37 @@ class PhaseEncoder(nn.Module):
         """Integer pixel levels ``round((2^K - 1) x)``."""
         return torch.round(x.detach() * (2**self.K - 1)).to(torch.int32)
 
+    def bits(self, p: torch.Tensor, dtype=torch.float32) -> torch.Tensor:
+        """The T spike planes ``[T, ...]`` of integer pixel levels ``p``."""
+        return ((p.unsqueeze(0) >> self.shifts.view(-1, *[1] * p.dim())) & 1).to(dtype)
+
+    def _backward_weights(self, x: torch.Tensor):
+        """Per-step (and for ``flip`` per-element) weights of the encoder's backward, or None (``ste``)."""
+        if self.grad == "omega":
+            return self.omega.to(x.dtype)
+        if self.grad == "flip":
+            w, top = self.flip_width, 2**self.K - 1
+            hi = torch.round((x.detach() + w).clamp(0, 1) * top).to(torch.int32)
+            lo = torch.round((x.detach() - w).clamp(0, 1) * top).to(torch.int32)
+            return (self.bits(hi, x.dtype) - self.bits(lo, x.dtype)) / (2 * w)
+        return None
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_images(x)
         p = self.quantise(x).unsqueeze(0)
         spikes = ((p >> self.shifts) & 1).to(x.dtype)
         if self.weighted:
             spikes = spikes * self.omega.to(x.dtype)
-        return _attach_grad(x, spikes, self.grad)
+        w = self._backward_weights(x) if x.requires_grad else None
+        return _attach_grad(x, spikes, self.grad, w)
 
     def extra_repr(self) -> str:
         return f"T={self.T}, K={self.K}, weighted={self.weighted}, grad={self.grad!r}"
+
+    def encode_levels(self, p: torch.Tensor, dtype=torch.float32) -> torch.Tensor:
+        """Spikes ``[T, B, C, H, W]`` of integer pixel levels ``p`` (``[B, C, H, W]``, in 0..2^K - 1)."""
+        spikes = self.bits(p, dtype)
+        return spikes * self.omega.to(dtype) if self.weighted else spikes
 
 
 def decode_phase(spikes: torch.Tensor, K: int = 8) -> torch.Tensor:

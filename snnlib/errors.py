@@ -17,6 +17,11 @@ class CheckpointError(SnnlibError):
     """A checkpoint file is missing, truncated, corrupted or not snnlib's."""
 
 
+class NotApplicable(SnnlibError):
+    """An attack or probe that cannot apply to this model (e.g. a surrogate swap on a model with no spiking
+    neurons); the audit records the reason and skips it."""
+
+
 def check_choice(kind: str, value, choices) -> None:
     """Raise if ``value`` is not one of ``choices``, naming all of them."""
     if value not in choices:

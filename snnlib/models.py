@@ -28,7 +28,7 @@ from spikingjelly.activation_based import neuron as sj_neuron
 from spikingjelly.activation_based.model import sew_resnet, spiking_resnet
 from torch import nn
 
-from .errors import SnnlibError, check_choice
+from .errors import NotApplicable, SnnlibError, check_choice
 
 ARCHS = {
     "sew_resnet18": ("sew", sew_resnet.BasicBlock, [2, 2, 2, 2]),
@@ -146,6 +146,14 @@ def count_parameters(net: nn.Module) -> int:
 def spiking_neurons(net: nn.Module) -> list[tuple[str, nn.Module]]:
     """All spiking-neuron modules of ``net`` with their names."""
     return [(n, m) for n, m in net.named_modules() if isinstance(m, sj_neuron.BaseNode)]
+
+
+def require_spiking(net: nn.Module, what: str) -> list[nn.Module]:
+    """The spiking neurons of ``net``; :class:`~snnlib.errors.NotApplicable` if it has none."""
+    found = [m for _, m in spiking_neurons(net)]
+    if not found:
+        raise NotApplicable(f"{what} needs spiking neurons, and this model has none (an ANN?)")
+    return found
 
 
 class SpikingClassifier(nn.Module):

@@ -100,3 +100,30 @@ def table(which: str) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=_COLS)
     df["pool"] = "avg" if which == "3" else "max"
     return df
+
+
+def text_vs_code() -> pd.DataFrame:
+    """Where the paper's text and the authors' code (github.com/luutn2002/grad-obf-snn) differ, the snnlib switch
+    for each, and which side this book uses."""
+    from .attacks import AUTHORS_EPS, PAPER_EPS
+    from .config import Config
+
+    c = Config()
+    rows = [
+        ("spike weights ω(t)", "applied", "not applied", "PhaseEncoder(weighted=...)", f"code (weighted={c.model.weighted})"),
+        ("attacked tensor", "image (Fig. 1)", "encoded spikes", "ThreatModel(space=...)", "both; 'standard' = pixel"),
+        ("BN while crafting", "not stated", "train mode (model.train())", "ThreatModel(bn=...)", "both; 'standard' = eval"),
+        ("BN statistics after crafting", "-", "updated on test images", "ThreatModel(restore_bn=...)",
+         "restored (the audit measures the leak)"),
+        ("attack ε", f"{PAPER_EPS * 255:.0f}/255", f"{AUTHORS_EPS * 255:.0f}/255 (default; adv_test_step passes none)",
+         "attack.eps", "text; the authors' threat model at both"),
+        ("weight decay", "not stated", "1e-3", "train.weight_decay", f"code ({c.train.weight_decay:g})"),
+        ("checkpoint selection", "not stated", "lowest test loss", "train.select on a validation split", "validation split"),
+        ("robust accuracy measured on", "not stated", "the current epoch's model, every epoch", "-", "the selected checkpoint"),
+        ("dataset loaded", "CIFAR-10/100, CIFAR10-DVS", "CIFAR-100 whatever the config says; no DVS loader",
+         "data.dataset", "the config's dataset"),
+        ("pixel scaling", "[0, 1]", "p/256 inside the encoder", "PhaseEncoder quantises round(255x)", "identical spikes"),
+        ("PGD on a vanishing gradient", "-", "the run stops (gradient norm < 1e-6 raises)", "-", "never stops"),
+        ("Spiking-ResNet stem pool", "-", "always max", "model.pool", "max (as the code)"),
+    ]
+    return pd.DataFrame(rows, columns=["what", "paper's text", "authors' code", "snnlib switch", "this book uses"])

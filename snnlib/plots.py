@@ -170,3 +170,148 @@ def sew_block_diagram(pool: str = "max"):
     ax.text(8.6, -0.35, "SEW basic block (×2 per stage, 4 stages)", ha="center", fontsize=8)
     ax.set_xlim(-0.2, 14), ax.set_ylim(-0.6, 1.8), ax.axis("off")
     return fig
+
+
+# ------------------------------------------------------------------ theory chapter
+
+
+def vulnerability_ratios(vr: pd.DataFrame):
+    """Theorem 4.1 per image: measured rho_adv / rho_rand, the first-order ratio of Eq. 28, the bounds of Eq. 31."""
+    fig, ax = plt.subplots(figsize=(7.5, 3.2))
+    idx = np.arange(len(vr))
+    ax.scatter(idx, vr.ratio, label="measured ratio (lower estimate)", zorder=3)
+    ax.scatter(idx, vr.first_order_ratio, marker="x", label="first-order ratio (Eq. 28)", zorder=3)
+    ax.axhline(3, color="k", lw=1, ls="--", label="bounds of Eq. 31")
+    ax.axhline(vr.bound_high.iloc[0], color="k", lw=1, ls="--")
+    ax.set(yscale="log", xlabel="test image", ylabel=r"$\rho_{adv}/\rho_{rand}$", xticks=idx[::2])
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.tight_layout()
+    return fig
+
+
+def bound_heatmaps(grid: pd.DataFrame):
+    """Theorem 4.4 over a grid: left side over the bound, with Eq. 13's definitions and with autograd."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    for ax, col, title in zip(axes, ("ratio_eq13", "ratio_ag"), ("Eq. 13 definitions", "autograd Jacobians of Eq. 8")):
+        tab = grid.pivot_table(index=["w_density", "s_density"], columns=["d", "T"], values=col)
+        tab = tab.sort_index(axis=0).sort_index(axis=1)
+        labels = tab.map(lambda r: f"{r:.2f}" if r < 10 else f"{r:.0f}")
+        sns.heatmap(np.log10(tab), ax=ax, annot=labels, fmt="", center=0, vmin=-1, vmax=3.5, cmap="RdBu_r",
+                    cbar=ax is axes[1], cbar_kws={"label": "log10(left / right)"}, annot_kws={"size": 7})
+        ax.set_xticklabels([f"{d}, {T}" for d, T in tab.columns], rotation=0)
+        ax.set_yticklabels([f"{w} / {s}" for w, s in tab.index], rotation=0)
+        ax.set(title=title, xlabel="d, T", ylabel="weight / spike density" if ax is axes[0] else "")
+    fig.tight_layout()
+    return fig
+
+
+def snr_over_time(snr_df: pd.DataFrame):
+    """Theorem B.1: sup-SNR and l2 SNR of a layer's gradient against the number of time steps, per seed."""
+    Ts = sorted(snr_df["T"].unique())
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2), sharex=True)
+    for ax, col, title in zip(axes, ("snr_inf", "snr_2"), (r"sup-SNR ($\ell_\infty$, Theorem B.1)", r"SNR ($\ell_2$, Eq. 33)")):
+        sns.lineplot(snr_df, x="T", y=col, hue="state", units="seed", estimator=None, marker="o", ax=ax,
+                     legend=ax is axes[0])
+        ax.set(title=title, ylabel="", xticks=Ts)
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------ audit chapter
+
+
+def attack_strength(df: pd.DataFrame, x: str, xlabel: str, log: str | None = "symlog", marks=()):
+    """Robust accuracy against attack strength (steps, eps, queries, ...), one line per model.
+
+    ``df``: columns ``model``, ``x`` and ``acc`` (fraction); ``marks``: x positions to mark (dashed).
+    """
+    from matplotlib.ticker import FuncFormatter, NullLocator, PercentFormatter
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    sns.lineplot(data=df, x=x, y="acc", hue="model", marker="o" if log != "symlog" else None,
+                 drawstyle="steps-post" if log == "symlog" else "default", ax=ax)
+    if log == "symlog":
+        ax.set_xscale("symlog", linthresh=1)
+        ax.set_xlim(0, df[x].max())
+    elif log == "log2":
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted(df[x].unique()))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_locator(NullLocator())
+    ax.set(xlabel=xlabel, ylabel="robust accuracy")
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    for k in marks:
+        ax.axvline(k, color="0.7", lw=0.8, ls="--")
+    return fig
+
+
+def attack_budget(df: pd.DataFrame):
+    """Robust accuracy against attack budget (forward or backward passes per image), one panel per model and one
+    colour per attack family. ``df``: columns ``model``, ``family``, ``budget``, ``acc`` (fraction)."""
+    from matplotlib.ticker import PercentFormatter
+
+    models = list(dict.fromkeys(df.model))
+    cols = min(3, len(models))
+    rows = -(-len(models) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False, sharey=True)
+    for ax, name in zip(axes.flat, models):
+        d = df[df.model == name]
+        line = d[d.family.str.startswith("PGD")]
+        ax.plot(line.budget, line.acc, drawstyle="steps-post", color="0.3", label=line.family.iloc[0] if len(line) else None)
+        pts = d[~d.family.str.startswith("PGD")]
+        sns.scatterplot(pts, x="budget", y="acc", hue="family", style="family", s=60, ax=ax, legend=ax is axes.flat[0])
+        ax.set(xscale="log", title=name, xlabel="passes per image", ylabel="robust accuracy")
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    for ax in list(axes.flat)[len(models):]:
+        ax.axis("off")
+    if axes.flat[0].get_legend():
+        sns.move_legend(axes.flat[0], "upper left", bbox_to_anchor=(0, -0.25), ncol=3, fontsize=7, title=None)
+    fig.tight_layout()
+    return fig
+
+
+def iterate_trace(df: pd.DataFrame):
+    """PGD followed without stopping: mean loss (left) and fraction misclassified (right) per iterate, per model."""
+    from matplotlib.ticker import PercentFormatter
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2), sharex=True)
+    sns.lineplot(df, x="step", y="mean loss", hue="model", ax=a, legend=False)
+    sns.lineplot(df, x="step", y="misclassified", hue="model", ax=b)
+    for ax in (a, b):
+        ax.axvline(7, color="0.6", lw=0.8, ls="--")
+    b.yaxis.set_major_formatter(PercentFormatter(1.0))
+    a.set(xlabel="PGD iterate (0: random start)", ylabel="mean cross-entropy")
+    b.set(xlabel="PGD iterate (0: random start)", ylabel="misclassified")
+    sns.move_legend(b, "upper left", bbox_to_anchor=(1.01, 1), fontsize=7, title=None)
+    fig.tight_layout()
+    return fig
+
+
+def loss_landscape(land: dict, title: str = ""):
+    """The loss on a plane through each image (gradient-sign and random-sign directions, -eps..eps)."""
+    steps = np.asarray(land["steps"]) * 255
+    n = len(land["loss"])
+    fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.0), squeeze=False)
+    for ax, loss in zip(axes[0], land["loss"]):
+        im = ax.imshow(np.asarray(loss).T, origin="lower", extent=[steps[0], steps[-1], steps[0], steps[-1]],
+                       cmap="viridis", aspect="auto")
+        ax.set(xlabel="along sign(gradient) (×1/255)", ylabel="along a random sign (×1/255)")
+        fig.colorbar(im, ax=ax, label="loss")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def weight_sparsity(df: pd.DataFrame):
+    """Per convolution: zero fraction of the weight gradient, of input x input-gradient, and of the input gradient."""
+    long = df.melt(id_vars=["order", "module", "model"], value_vars=["weight_grad_zero", "grad_x_input_zero",
+                                                                     "input_grad_zero"], var_name="quantity",
+                   value_name="zero fraction")
+    long["quantity"] = long.quantity.map({"weight_grad_zero": "weight gradient", "grad_x_input_zero": "input ⊙ gradient",
+                                          "input_grad_zero": "input gradient"})
+    fig, ax = plt.subplots(figsize=(10, 3))
+    sns.lineplot(long, x="order", y="zero fraction", hue="quantity", style="model", marker="o", ax=ax)
+    ax.set(xlabel="convolution (input → output)", ylabel="fraction of exact zeros")
+    sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1), fontsize=7)
+    return fig

@@ -215,3 +215,39 @@ def vulnerability_ratio(model, x, y, eps: float = 8 / 255, n_random: int = 64, a
     return pd.DataFrame({"rho_rand": rho_rand.numpy(), "rho_adv": best.numpy(), "ratio": ratio.numpy(),
                          "l0": stats["l0"], "bound_low": 3.0, "bound_high": 3.0 * stats["l0"],
                          "first_order_ratio": stats["first_order_ratio"]})
+
+
+def weight_gradient_sparsity(model, x, y, bn: str = "train") -> pd.DataFrame:
+    """The sparsity Theorems 4.3-4.4 are about, per convolution: the zero fraction of its weight gradient
+    ``dL/dW``, of ``input ⊙ dL/d input`` (a weight-gradient term is non-zero only where both the input spike and
+    the gradient reaching it are), and of ``dL/d input`` alone. One batch, BN in ``bn`` mode (training: train)."""
+    net = getattr(model, "net", model)
+    convs = [(n, m) for n, m in net.named_modules() if isinstance(m, torch.nn.Conv2d)]
+    seen = {}
+
+    def keep(name):
+        def fn(mod, inp, out):
+            if inp[0].requires_grad:
+                inp[0].retain_grad()
+            seen[name] = inp[0]
+        return fn
+
+    handles = [m.register_forward_hook(keep(n)) for n, m in convs]
+    try:
+        with bn_mode(model, bn):
+            model.zero_grad(set_to_none=True)
+            xx = x.detach().clone().requires_grad_(True)
+            F.cross_entropy(model(xx).float(), y).backward()
+    finally:
+        for h in handles:
+            h.remove()
+    rows = []
+    for i, (n, m) in enumerate(convs):
+        inp = seen.get(n)
+        gi = None if inp is None else inp.grad
+        rows.append({"order": i, "module": n, "weight_grad_zero": float((m.weight.grad == 0).float().mean()),
+                     "input_grad_zero": float((gi == 0).float().mean()) if gi is not None else float("nan"),
+                     "grad_x_input_zero": float(((gi * inp.detach()) == 0).float().mean()) if gi is not None else float("nan"),
+                     "input_zero": float((inp.detach() == 0).float().mean()) if inp is not None else float("nan")})
+    model.zero_grad(set_to_none=True)
+    return pd.DataFrame(rows)

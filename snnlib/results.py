@@ -10,6 +10,7 @@ reads results through :func:`load` and never parses logs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -59,6 +60,25 @@ def read_json(path: Path) -> dict:
         raise SnnlibError(f"result file {path} is not valid JSON ({e})") from None
 
 
+class ResultMissing(SnnlibError):
+    """A result was needed inside :func:`only_cached`, and it has not been computed."""
+
+
+_ONLY_CACHED = [False]
+
+
+@contextlib.contextmanager
+def only_cached():
+    """Inside this block :func:`cached` never computes: a missing result raises :class:`ResultMissing`. The
+    book uses it to show a profile's committed results without training or attacking anything."""
+    before = _ONLY_CACHED[0]
+    _ONLY_CACHED[0] = True
+    try:
+        yield
+    finally:
+        _ONLY_CACHED[0] = before
+
+
 def cached(path: Path, compute: Callable[[], dict], force: bool = False,
            valid: Callable[[dict], bool] | None = None) -> dict:
     """The result stored at ``path`` if it exists (and ``valid(result)``), else ``compute()``, written
@@ -69,6 +89,8 @@ def cached(path: Path, compute: Callable[[], dict], force: bool = False,
         if valid is None or valid(prev):
             prev["result_file"] = str(path)
             return prev
+    if _ONLY_CACHED[0]:
+        raise ResultMissing(f"{portable(str(path))} has not been computed (and this block only reads results)")
     res = compute()
     write_json(path, res)
     res["result_file"] = str(path)

@@ -136,6 +136,80 @@ def seed_comparison(per_image_a: list, per_image_b: list, alternative: str = "gr
             "p_min": 1 / math.comb(len(A) + len(B), len(A))}
 
 
+def seed_variance(groups: list) -> float | None:
+    """Pooled between-seed variance of accuracy over groups (each a list of per-seed per-image outcomes) with
+    at least two seeds; None if no group has two."""
+    num = den = 0.0
+    for g in groups:
+        acc = np.asarray([_bools(r).mean() for r in g])
+        if len(acc) > 1:
+            num += acc.var(ddof=1) * (len(acc) - 1)
+            den += len(acc) - 1
+    return num / den if den else None
+
+
+def model_comparison(per_image_a: list, per_image_b: list, expected: int = +1, pooled_var: float | None = None,
+                     metric=None, level: float = LEVEL) -> dict:
+    """Compare two trained models, each given as one or more seeds of per-image outcomes on the same images.
+
+    The difference ``d = mean(a) - mean(b)`` of the seed-averaged metric (default: accuracy) has variance
+    ``s_a^2 / n_a + s_b^2 / n_b`` (between-seed, training randomness) ``+ var_i(d_i) / n`` (test-image
+    sampling, paired: ``d_i`` is the per-image difference of the seed means). A model with one seed borrows
+    ``pooled_var`` (:func:`seed_variance` over the profile's multi-seed models) and the result says so.
+    Returns the difference, its normal interval, a two-sided p-value, the verdict against the ``expected``
+    sign (``agrees``, ``contradicts``, ``cannot tell``) and the smallest effect the comparison could
+    detect (one-sided, level :data:`ALPHA`, power 80 %). With several seeds on both sides the exact
+    permutation p-value over seeds is added.
+    """
+    A = np.asarray([_bools(r) for r in per_image_a], float)
+    B = np.asarray([_bools(r) for r in per_image_b], float)
+    f = metric or (lambda X: X.mean(1))
+    ma, mb = f(A), f(B)
+    d = float(ma.mean() - mb.mean())
+    var_seed, notes = 0.0, []
+    for m, name in ((ma, "a"), (mb, "b")):
+        if len(m) > 1:
+            var_seed += m.var(ddof=1) / len(m)
+        elif pooled_var is not None:
+            var_seed += pooled_var
+            notes.append(f"model {name} has one seed: its seed variance is the profile's pooled estimate")
+        else:
+            notes.append(f"model {name} has one seed and no seed variance is known: training randomness not counted")
+    di = A.mean(0) - B.mean(0)
+    se = math.sqrt(var_seed + (di.var(ddof=1) / len(di) if len(di) > 1 else 0.0))
+    z = _st.norm.ppf((1 + level) / 2)
+    lo, hi = float(d - z * se), float(d + z * se)
+    p = float(2 * _st.norm.sf(abs(d) / se)) if se > 0 else (0.0 if d != 0 else 1.0)
+    verdict = "agrees" if (lo > 0 if expected > 0 else hi < 0) else "contradicts" if (hi < 0 if expected > 0 else lo > 0) \
+        else "cannot tell"
+    out = {"diff": d, "lo": lo, "hi": hi, "se": se, "p": p, "verdict": verdict, "n_seeds": (len(A), len(B)),
+           "n_images": A.shape[1], "mde": float((_st.norm.ppf(1 - ALPHA) + _st.norm.ppf(0.8)) * se), "notes": notes,
+           "a": ma.tolist(), "b": mb.tolist()}
+    if len(A) > 1 and len(B) > 1:
+        out["p_permutation"] = permutation_p(ma, mb, "two-sided")
+    return out
+
+
+def bootstrap_comparison(a: list, b: list, metric, n_boot: int = 2000, seed: int = 0, level: float = LEVEL) -> dict:
+    """Difference ``metric(a) - metric(b)`` of a statistic of two models (each: a list over seeds of dicts of
+    per-image outcomes on the same images), with a two-level bootstrap interval: seeds resampled within each
+    model, images resampled jointly (the same images for both). ``metric`` maps one seed's dict to a number;
+    a model's value is the mean over its seeds."""
+    keys = list(a[0])
+    A = {k: np.asarray([_bools(r[k]) for r in a], float) for k in keys}
+    B = {k: np.asarray([_bools(r[k]) for r in b], float) for k in keys}
+    val = lambda X, s_idx, img: float(np.mean([metric({k: X[k][s, img] for k in keys}) for s in s_idx]))  # noqa: E731
+    n_img, rng = A[keys[0]].shape[1], np.random.default_rng(seed)
+    full = np.arange(n_img)
+    diff = val(A, range(len(a)), full) - val(B, range(len(b)), full)
+    boots = np.empty(n_boot)
+    for i in range(n_boot):
+        img = rng.integers(0, n_img, n_img)
+        boots[i] = val(A, rng.integers(0, len(a), len(a)), img) - val(B, rng.integers(0, len(b), len(b)), img)
+    lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
+    return {"diff": diff, "lo": float(lo), "hi": float(hi), "n_seeds": (len(a), len(b)), "n_images": n_img}
+
+
 # ------------------------------------------------------------ kept from the first version of the book
 
 

@@ -139,7 +139,53 @@ def if_two_layer(w1: torch.Tensor, w2: torch.Tensor, s: torch.Tensor, vth: float
     return n2(n1(s @ w1.T) @ w2.T).mean(0)
 
 
+def eq10_vs_autograd(d: int = 2, T: int = 3, seed: int = 1, vths=(0.0, 1.0), i: int = 0) -> pd.DataFrame:
+    """Eq. 10 against autograd through SpikingJelly's surrogate, on a random instance of Eq. 8.
+
+    For each V_th: the largest |autograd - sympy derivation| (sympy differentiates Eq. 8 with the
+    surrogate at z - V_th, as SpikingJelly does) and |autograd - Eq. 10 as printed| (surrogate at z),
+    for the gradients of p_i w.r.t. s, w1 and w2.
+    """
+    W1, W2, S_ = eq8_symbols(d, T)
+    V = sp.Symbol("V", real=True)
+    syms = [*W1, *W2, *S_, V]
+    heav = lambda e: e.replace(Theta, lambda z: sp.Heaviside(z, 1))  # noqa: E731  (Theta(0) = 1, as Eq. 9)
+    lam = lambda M: sp.lambdify(syms, heav(M), "numpy")  # noqa: E731
+    p_v = eq8_sympy(W1, W2, S_, V)
+    derived = {n: lam(X.applyfunc(lambda e: sp.diff(p_v[i], e))) for n, X in {"s": S_, "w1": W1, "w2": W2}.items()}
+    printed = {n: lam(M) for n, M in eq10_sympy(W1, W2, S_, i, V).items()}
+    gen = torch.Generator().manual_seed(seed)
+    w1, w2 = (torch.randn(d, d, dtype=torch.float64, generator=gen) for _ in range(2))
+    s = (torch.rand(T, d, generator=gen) < 0.6).double()
+    rows = []
+    for vth in vths:
+        args = [*w1.flatten().tolist(), *w2.flatten().tolist(), *s.flatten().tolist(), vth]
+        J = eq8_jacobians(w1, w2, s, vth)
+        for n in derived:
+            rows.append({"V_th": vth, "gradient": n, "|autograd - sympy|": float(abs(J[n][i].numpy() - derived[n](*args)).max()),
+                         "|autograd - Eq. 10|": float(abs(J[n][i].numpy() - printed[n](*args)).max())})
+    return pd.DataFrame(rows)
+
+
 # ------------------------------------------------------------ Theorem 4.4 (Eqs. 11-19)
+
+
+def theorem44_counterexample(d: int = 4) -> dict:
+    """A deterministic counterexample to Theorem 4.4: d = T, w1 with one non-zero entry, w2 dense, S = I.
+
+    Returns both sides of the bound with Eq. 13's definitions (``eq13_lhs`` = ||w2 S||_0, ``eq13_rhs``)
+    and with the autograd Jacobians of Eq. 8 (``ag_lhs``, ``ag_rhs``), and the factor (T/d) k_S / k_w1.
+    """
+    T = d
+    w1 = torch.zeros(d, d, dtype=torch.float64)
+    w1[0, 0] = 1.0
+    w2 = torch.full((d, d), 0.5, dtype=torch.float64)
+    S = torch.eye(d, dtype=torch.float64)  # S[:, t] = s[t]: input t spikes at step t only
+    factor = T / d * int((S != 0).sum(0).max()) / degrees(w1)[1]
+    J = eq8_jacobians(w1, w2, S.T, wrt=("s", "w1"))
+    return {"d": d, "T": T, "factor": factor, "eq13_lhs": int((w2 @ S != 0).sum()),
+            "eq13_rhs": factor * int((w2 @ w1 != 0).sum()), "ag_lhs": int((J["w1"] != 0).sum()),
+            "ag_rhs": factor * int((J["s"] != 0).sum()) / T}
 
 
 def degrees(w: torch.Tensor) -> tuple[int, int]:
@@ -288,6 +334,25 @@ class TinySNN(torch.nn.Module):
         terms = torch.einsum("tbh,tbd->tbhd", self.z1.grad, spikes)
         self.zero_grad(set_to_none=True)
         return terms.sum(0), terms
+
+
+def binary_task(ds, n: int | None = None, pool: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images average-pooled by ``pool`` and the target h = +1 for CIFAR-10's animals, -1 for its vehicles."""
+    x, y = ds.batch(torch.arange(min(n or len(ds), len(ds))))
+    return torch.nn.functional.avg_pool2d(x, pool), torch.where((y >= 2) & (y <= 7), 1.0, -1.0)
+
+
+def snr_runs(train_xh, eval_xh, encode, Ts, seeds: int = 4, hidden: int = 32, fit_steps: int = 60) -> pd.DataFrame:
+    """:func:`temporal_snr` of :class:`TinySNN` at initialisation and after a short full-batch training at
+    ``Ts[0]``, for each seed; ``encode(x, T)`` gives spikes [T, B, d_in]."""
+    (x_tr, h_tr), (x_ev, h_ev) = train_xh, eval_xh
+    runs = []
+    for seed in range(seeds):
+        net = TinySNN(x_ev[0].numel(), hidden, seed=seed)
+        runs.append(temporal_snr(net, encode, x_ev, h_ev, Ts).assign(seed=seed, state="initial"))
+        net.fit(encode(x_tr, Ts[0]), h_tr, steps=fit_steps)
+        runs.append(temporal_snr(net, encode, x_ev, h_ev, Ts).assign(seed=seed, state="trained"))
+    return pd.concat(runs, ignore_index=True)
 
 
 def temporal_snr(model: TinySNN, encoder, x: torch.Tensor, h: torch.Tensor, Ts) -> pd.DataFrame:

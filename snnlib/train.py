@@ -126,13 +126,16 @@ def _logged(cfg, device, resume, force, stop_after):
     handler = logging.FileHandler(paths["dir"] / "train.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
     log.addHandler(handler)
-    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    was_deterministic, was_threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
     if str(device) == "cpu":
         torch.use_deterministic_algorithms(True)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
     try:
         return _train(cfg, device, resume, force, stop_after, paths)
     finally:
         torch.use_deterministic_algorithms(was_deterministic)
+        torch.set_num_threads(was_threads)
         log.removeHandler(handler)
         handler.close()
 

@@ -65,15 +65,15 @@ def test_estimators_change_backward_not_forward(lively_model, images):
 
 
 def test_rate_gradient_of_one_if_layer():
-    """RGA-style backward: output gradient times 1/theta where 0 < mean input < theta, else 0."""
+    """RGA for IF neurons (Bu et al. 2023): output gradient times 1/(2 theta) where 0 <= mean input <= 2 theta."""
     net = build_model("sew_resnet18", 10, width=2)
     _, neuron = spiking_neurons(net)[0]
-    x = torch.tensor([0.5, 1.5, -0.2, 0.0]).repeat(4, 1).requires_grad_(True)  # [T=4, 4 neurons]
+    x = torch.tensor([0.5, 1.5, -0.2, 0.0, 2.5]).repeat(4, 1).requires_grad_(True)  # [T=4, 5 neurons]
     with audit.rate_gradient(net):
         neuron.reset()
         s = neuron(x)
         (g,) = torch.autograd.grad(s.sum(), x)
-    assert torch.equal(g, torch.tensor([1.0, 0.0, 0.0, 0.0]).repeat(4, 1))
+    assert torch.equal(g, torch.tensor([0.5, 0.5, 0.0, 0.5, 0.0]).repeat(4, 1))
     neuron.reset()
 
 
@@ -151,24 +151,68 @@ def test_authors_loop_leaks_bn_stats_snnlib_path_does_not(lively_model, images):
     assert any(not torch.equal(before[k], v) for k, v in bn_state(lively_model).items())
 
 
-def test_red_flags_and_verdict_from_a_constructed_result():
-    t = [1, 1, 1, 1]
-    r = {"n_eval": 4, "attacks": [
-        {"attack": "clean", "group": "clean", "acc": 1.0}, {"attack": "FGSM", "group": "one-step", "acc": 0.25},
-        {"attack": "PGD-7 (paper)", "group": "paper", "acc": 0.5}, {"attack": "PGD-1", "group": "steps", "acc": 0.5},
-        {"attack": "PGD-2", "group": "steps", "acc": 0.5}, {"attack": "Square", "group": "black-box", "acc": 0.75},
-        {"attack": "random noise", "group": "noise", "acc": 0.75}],
-        "per_sample": {"clean": t, "PGD-7 (paper)": [1, 1, 0, 0], "random noise": [0, 1, 1, 1]},
-        "ladder": {"rungs": [1, 2]}, "sweep": [{"eps": 0.25, "eps_255": 64, "acc": 0.25, "n_robust": 1}],
-        "zero_gradients": [{"space": "pixel", "n": 4, "all_zero": 0, "zero_frac": 0.1}],
-        "final": {"n_eval": 4, "clean_acc": 1.0, "pgd7_acc": 0.5, "worst_acc": 0.0, "gap": 0.5,
-                  "strongest_single": "FGSM", "strongest_single_acc": 0.25}}
+def _result(n, ps, attacks, **extra):
+    """A suite result with ``n`` images: every image clean-correct, per-sample outcomes ``ps`` (name -> bools)."""
+    groups = {"clean": "clean", **attacks}
+    return {"n_eval": n, "attacks": [{"attack": k, "group": g, "eps": 8 / 255, "acc": float(torch.tensor(ps[k]).float().mean()),
+                                      "in_worst_case": True} for k, g in groups.items()],
+            "per_sample": {k: [int(v) for v in ps[k]] for k in ps}, **extra}
+
+
+def test_flags_need_a_significant_test_not_one_image():
+    n = 20
+    one = [1] * n
+    near = [0] + [1] * (n - 1)  # one image apart
+    far = [0] * 8 + [1] * (n - 8)  # eight images apart, all one way
+    base = {"clean": one, "PGD-7 (paper)": one, "PGD-50": one, "PGD-200": near, "random noise": near, "FGSM": near,
+            "Square-5": near}
+    attacks = {"FGSM": "one-step", "PGD-7 (paper)": "paper", "PGD-50": "steps", "PGD-200": "steps",
+               "Square-5": "black-box", "random noise": "noise"}
+    r = _result(n, base, attacks, ladder={"rungs": [50, 200]},
+                sweep=[{"eps": 1.0, "eps_255": 255, "acc": 0.0, "n_robust": 0}],
+                zero_gradients=[{"space": "pixel", "n": n, "all_zero": 1, "zero_frac": 0.05, "which": [3]}])
     fired = {x["flag"]: x["fired"] for x in audit.red_flags(r)}
-    assert fired == {"one_step_beats_iterative": True, "black_box_beats_white_box": False,
-                     "unbounded_eps_not_100": True, "random_noise_finds": True,
-                     "more_steps_keep_helping": False, "zero_gradients": False}
-    r["flags"] = audit.red_flags(r)
-    assert "artifact" in audit.verdict(r, "toy")
+    assert not any(fired.values()), fired  # one image apart is never significant
+    r2 = _result(n, {**base, "FGSM": far, "PGD-200": far, "random noise": far, "Square-5": [0] * 10 + [1] * 10},
+                 {**attacks, "PGD-200": "steps"}, ladder={"rungs": [50, 200]},
+                 sweep=[{"eps": 1.0, "eps_255": 255, "acc": 0.5, "n_robust": 10}],
+                 zero_gradients=[{"space": "pixel", "n": n, "all_zero": 6, "zero_frac": 0.3, "which": list(range(6))}])
+    fired = {x["flag"]: x["fired"] for x in audit.red_flags(r2)}
+    assert fired["one_step_beats_iterative"] and fired["more_steps_keep_helping"] and fired["random_noise_finds"]
+    assert fired["unbounded_eps_not_100"] and fired["zero_gradients"]
+    # the strongest white-box attack (PGD-200 or FGSM, 8 broken) against Square (10 broken): not significant
+    assert not fired["black_box_beats_white_box"]
+
+
+def test_summary_attribution_and_verdict():
+    n = 30
+    one = [1] * n
+    pgd7 = [1] * 20 + [0] * 10
+    strong = [1] * 5 + [0] * 25  # more steps break 15 more images
+    r = audit.derive(_result(n, {"clean": one, "FGSM": one, "PGD-7 (paper)": pgd7, "PGD-200": strong,
+                                 "PGD-10 [atan-8]": strong}, {"FGSM": "one-step", "PGD-7 (paper)": "paper",
+                                                              "PGD-200": "steps", "PGD-10 [atan-8]": "estimator"}))
+    f = r["final"]
+    assert f["worst"]["k"] == 5 and f["gap_test"]["a_only"] == 15 and f["gap_test"]["p"] < 0.05
+    assert f["cause"] == "weak attack" and f["worst"]["lo"] <= 5 / 30 <= f["worst"]["hi"]
+    rows = {a["group"]: a for a in r["attribution"]}
+    assert rows["steps"]["paper_plus_group"]["k"] == 5 and not rows["estimator"]["needed"]
+    text = audit.verdict(r, "toy", "quick profile")
+    assert "weak attack" in text and "n=30" in text and "p =" in text and "quick profile" in text
+    # obfuscation: only the estimator breaks the extra images
+    r = audit.derive(_result(n, {"clean": one, "FGSM": one, "PGD-7 (paper)": pgd7, "PGD-200": pgd7,
+                                 "PGD-10 [atan-8]": strong}, {"FGSM": "one-step", "PGD-7 (paper)": "paper",
+                                                              "PGD-200": "steps", "PGD-10 [atan-8]": "estimator"}))
+    assert r["final"]["cause"] == "gradient obfuscation" and r["final"]["strongest_group"] == "estimator"
+
+
+def test_sweep_entry_at_large_eps_never_enters_the_worst_case():
+    n = 10
+    one = [1] * n
+    r = _result(n, {"clean": one, "FGSM": one, "PGD-7 (paper)": one, "sweep eps=0.5": [0] * n},
+                {"FGSM": "one-step", "PGD-7 (paper)": "paper"}, sweep=[{"eps": 0.5, "eps_255": 127.5, "acc": 0.0,
+                                                                      "n_robust": 0}])
+    assert audit.derive(r)["final"]["worst"]["k"] == n  # eps 0.5 breaks everything, yet the worst case at 8/255 is 100 %
 
 
 def tiny_cfg(cifar_dir):
@@ -182,15 +226,18 @@ def tiny_cfg(cifar_dir):
 
 def test_run_config_end_to_end_and_cached(cifar_dir, monkeypatch):
     cfg = tiny_cfg(cifar_dir)
-    s = audit.AuditSettings(n_eval=10, batch_size=5, ladder_steps=[1, 3], ladder_restarts=2, sweep_eps=[8 / 255, 0.5],
-                            sweep_steps=2, estimators=["atan-2", "rga", "encoder-none"], estimator_steps=1,
-                            apgd_steps=2, square_queries=3, transfer_steps=1, noise_draws=1, authors_batch_size=4,
-                            ann_twin=None)
+    s = audit.AuditSettings.for_budget("quick", n_eval=10, batch_size=5, ladder_steps=[1, 3], ladder_restarts=2,
+                                       trace_steps=2, sweep_eps=[8 / 255, 0.5], sweep_steps=2,
+                                       estimators=["atan-2", "rga", "bptr", "encoder-none"], estimator_steps=1,
+                                       apgd_steps=2, sapgd_steps=2, level_steps=1, square_queries=3, spsa_steps=1,
+                                       spsa_samples=2, transfer_steps=1, noise_draws=1, eot_samples=2,
+                                       authors_batch_size=4, diagnostics_images=1, ann_twin=None)
     r = audit.run_config(cfg, settings=s)
     assert r["kind"] == "audit" and r["n_eval"] == 10 and r["sources"]["ann"].startswith("tiny_ann-")
     names = {a["attack"] for a in r["attacks"]}
-    assert {"FGSM", "PGD-7 (paper)", "PGD-3", "PGD-3 x2", "APGD-CE", "APGD-DLR", "Square", "transfer: ANN twin",
-            "random noise"} <= names and "PGD-1 [rga]" in names
+    assert {"FGSM", "PGD-7 (paper)", "PGD-3", "PGD-3 x2", "APGD-CE", "APGD-DLR", "SA-PGD-2", "ASSG + SA-PGD-2",
+            "Square-3", "SPSA-1", "transfer: ANN twin", "transfer: rate-coded twin", "spike-projected PGD-1",
+            "level search-1", "random noise"} <= names and "PGD-1 [rga]" in names and "PGD-1 [bptr]" in names
     wc = torch.tensor(r["per_sample"]["worst case"])
     assert r["final"]["worst_acc"] == wc.float().mean().item()
     assert r["final"]["worst_acc"] <= min(a["acc"] for a in r["attacks"] if a["in_worst_case"])
@@ -199,9 +246,10 @@ def test_run_config_end_to_end_and_cached(cifar_dir, monkeypatch):
     monkeypatch.setattr(audit, "run_suite", lambda *a, **k: pytest.fail("recomputed a cached audit"))
     again = audit.run_config(cfg, settings=s)
     assert again["env"]["time"] == r["env"]["time"] and again["result_file"] == r["result_file"]
-    assert set(audit.summary_table({"tiny": again}).columns) >= {"clean", "PGD-7 (paper)", "worst case", "gap"}
+    assert set(audit.summary_table({"tiny": again}).columns) >= {"clean", "PGD-7 (paper)", "worst case", "cause"}
     for table in (audit.flags_table, audit.leak_table, audit.switch_table, audit.zero_grad_table,
-                  audit.estimator_table, audit.ladder_frame, audit.sweep_frame, audit.attack_frame):
+                  audit.estimator_table, audit.ladder_frame, audit.sweep_frame, audit.attack_frame, audit.attack_table,
+                  audit.attribution_table, audit.trace_frame, audit.strength_frame, audit.alignment_table):
         assert len(table({"tiny": again}))
     assert results.read_json(r["result_file"])["final"] == again["final"]
     assert len(audit.settings_table(audit.AuditSettings.from_dict(again["settings"]))) > 5

@@ -32,11 +32,33 @@ def test_fused_if_bit_identical(sur, reset):
         assert torch.equal(ref(x), fused(x))
 
 
+@pytest.mark.parametrize("alpha", [2.0, 3.0])
+@pytest.mark.parametrize("reset", [0.0, None, -0.5])
+def test_fused_if_attached_reset_bit_identical(alpha, reset):
+    """Spiking-ResNet's neurons (reset not detached): the compiled loop gives SpikingJelly's spikes and gradients."""
+    torch.manual_seed(0)
+    ref = neuron.IFNode(v_threshold=1.0, v_reset=reset, surrogate_function=surrogate.ATan(alpha=alpha),
+                        detach_reset=False, step_mode="m")
+    fused = kernels.accelerate(copy.deepcopy(ref))
+    assert isinstance(fused, kernels.FusedIFNode)
+    x = (torch.randn(5, 6, 3, 7) * 0.8 + 0.3).transpose(0, 1)
+    x[..., ::3] = 1.0
+    g = torch.randn(x.shape)
+    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+    s1, s2 = ref(x1), fused(x2)
+    (s1 * g).sum().backward()
+    (s2 * g).sum().backward()
+    assert torch.equal(s1, s2) and torch.equal(ref.v, fused.v) and torch.equal(x1.grad, x2.grad)
+
+
 def test_accelerate_keeps_state_and_skips_unfusable():
     torch.manual_seed(0)
-    net = build_model("spiking_resnet18", 10, width=4)  # detach_reset=False: stays SpikingJelly's
+    sig = neuron.IFNode(surrogate_function=surrogate.Sigmoid(), detach_reset=False, step_mode="m")
+    kernels.accelerate(sig)  # an attached reset with a sigmoid surrogate: stays SpikingJelly's
+    assert not isinstance(sig, kernels.FusedIFNode)
+    net = build_model("spiking_resnet18", 10, width=4)  # attached reset, ATan: fused
     kernels.accelerate(net, gemm_wgrad=True)
-    assert not any(isinstance(m, kernels.FusedIFNode) for m in net.modules())
+    assert any(isinstance(m, kernels.FusedIFNode) for m in net.modules())
     sew = build_model("sew_resnet18", 10, width=4)
     keys = set(sew.state_dict())
     kernels.accelerate(sew, gemm_wgrad=True)

@@ -28,18 +28,22 @@ def tiny_project(tmp_path, monkeypatch, cifar_dir):
 
 def test_book_pipeline(tiny_project, tmp_path):
     ev = report.evaluations()
-    assert len(ev) == 6 and set(ev.threat) == {"standard", "authors"}
+    assert len(ev) == 9 and set(ev.threat) == {"standard", "authors", "authors-6"}
+    assert (ev.pgd_lo <= ev.pgd).all() and (ev.pgd <= ev.pgd_hi).all()  # exact intervals around every accuracy
     assert ev[["clean", "fgsm", "pgd"]].apply(lambda c: c.between(0, 100)).all().all()
     t2 = report.paper_vs_ours("2")
     assert (t2.kind == "paper").sum() == (paper.table("2").kind == "paper").sum()
-    assert t2.kind.str.startswith("ours").sum() == 2  # SEW-ResNet18 (max) under both threat models
+    assert t2.kind.str.startswith("ours").sum() == 3  # SEW-ResNet18 (max) under the three threat models
     d = report.pooling_deltas()
-    assert {"paper", "ours: pixel + BN eval (standard)"} <= set(d.source)
+    assert {"paper", "ours: pixel + BN eval (standard), 8/255"} <= set(d.source)
+    assert {"Δpgd lo", "Δpgd hi", "Δpgd verdict", "Δpgd mde"} <= set(d.columns)
     assert set(report.sweep().eps.round(4)) == {round(4 / 255, 4), round(8 / 255, 4)}
     sp = report.sparsity(n=3, swap=True)
     assert set(sp.weights) == {"own", "swapped"} and (sp[sp.module == "maxpool"].n == 3).all()
     cl = report.claims(audit=False)
-    assert cl.verdict.str.match("reproduced|not reproduced|cannot tell").all()
+    assert cl.verdict.str.match("reproduced|not reproduced|cannot tell|untestable").all()
+    assert (cl[cl.claim.str.startswith("Spiking")].verdict == "untestable here").all()  # depth 18 only
+    assert len(report.probe_candidates()) > 5 and len(report.weight_sparsity(n=4)) > 5
     out = report.export_all(out=tmp_path / "figs")
     names = {p.split("/")[-1] for p in out["files"]}
     assert {"fig1_attacks.pdf", "fig2_eps_sweep.png", "table3_deltas.csv", "table1.tex"} <= names
@@ -70,3 +74,35 @@ def test_paper_tables_and_their_printed_deltas():
     # two FGSM arrows in Table 3 point the wrong way (CIFAR-100, SEW-ResNet34/50)
     assert set(zip(bad.dataset, bad.model, bad.metric)) == {("cifar100", "SEW-ResNet34", "fgsm"),
                                                              ("cifar100", "SEW-ResNet50", "fgsm")}
+
+
+def test_every_branch_of_the_claims_rules():
+    import importlib
+
+    c = importlib.import_module("snnlib.report.claims")
+
+    assert [c.rule_comparison(v) for v in ("agrees", "contradicts", "cannot tell")] == [c.REPRO, c.NOT, c.CANNOT]
+    assert [c.rule_interval(*iv) for iv in ((0.1, 0.3), (-0.3, -0.1), (-0.1, 0.2))] == [c.REPRO, c.NOT, c.CANNOT]
+    assert c.rule_all(["agrees"] * 3) == c.REPRO
+    assert c.rule_all(["agrees", "contradicts", "agrees"]) == c.NOT
+    assert c.rule_all(["agrees", "cannot tell", "agrees"]) == c.CANNOT
+    assert c.rule_blocks(0.2) == c.REPRO and c.rule_blocks(0.01) == c.NOT
+    assert c.rule_pool(0.8, 0.0, 0.75) == c.REPRO
+    assert c.rule_pool(0.5, 0.0, 0.75) == c.NOT and c.rule_pool(0.8, 0.01, 0.75) == c.NOT
+    assert c.rule_audit(0.2, "none") == c.REPRO and c.rule_audit(0.001, "weak attack") == f"{c.NOT} (weak attack)"
+
+
+def test_exact_statistics():
+    a = stats.accuracy([1] * 3 + [0] * 7)
+    assert a["k"] == 3 and a["n"] == 10 and a["lo"] < 0.3 < a["hi"]
+    assert stats.clopper_pearson(0, 10)[0] == 0.0 and stats.clopper_pearson(10, 10)[1] == 1.0
+    t = stats.mcnemar([1] * 10, [0] * 5 + [1] * 5)
+    assert t["a_only"] == 5 and t["b_only"] == 0 and t["p"] == pytest.approx(0.5**5)
+    assert stats.mcnemar([1] * 10, [1] * 10)["p"] == 1.0 and stats.min_discordant() == 5
+    h = stats.holm({"x": 0.01, "y": 0.04, "z": 0.5})
+    assert h["x"] == pytest.approx(0.03) and h["y"] == pytest.approx(0.08) and h["z"] == pytest.approx(0.5)
+    far = stats.model_comparison([[1] * 90 + [0] * 10] * 3, [[1] * 40 + [0] * 60, [1] * 45 + [0] * 55,
+                                                          [1] * 50 + [0] * 50], +1)
+    assert far["verdict"] == "agrees" and far["lo"] > 0 and "p_permutation" in far
+    one = stats.model_comparison([[1] * 50 + [0] * 50], [[1] * 49 + [0] * 51], +1)
+    assert one["verdict"] == "cannot tell" and one["notes"]  # one seed each, no seed variance known

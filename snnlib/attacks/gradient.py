@@ -153,3 +153,23 @@ class EOTPGD(Attack):
             g = sum(self.threat.grad(z, y)[0] for _ in range(self.samples))
             z = project(z + self.alpha * g.sign(), z0, self.eps)
         return z
+
+
+def pgd_trace(threat: ThreatModel, x, y, eps: float = PAPER_EPS, alpha: float = 0.01, steps: int = 50,
+              generator: torch.Generator | None = None) -> dict:
+    """PGD's whole trajectory: per iterate (0 = random start .. ``steps``) and sample, the loss and whether the
+    iterate is misclassified. Nothing stops early, so this shows whether iterates climb the loss or wander
+    in and out of misclassification (``flips``: how often a sample's prediction changes along the way)."""
+    eps, steps = _t.check_eps(eps), check_count(steps, "steps")
+    z0 = threat.inputs(x)
+    losses, wrong = [], []
+    with threat.crafting():
+        z = _t.random_start(z0, eps, generator)
+        for s in range(steps + 1):
+            g, logits = threat.grad(z, y)
+            losses.append(ce_losses(logits, y).cpu())
+            wrong.append((logits.argmax(1) != y).cpu())
+            if s < steps:
+                z = project(z + alpha * g.sign(), z0, eps)
+    loss, wrong = torch.stack(losses), torch.stack(wrong)
+    return {"loss": loss, "wrong": wrong, "flips": (wrong[1:] != wrong[:-1]).sum(0), "steps": steps}

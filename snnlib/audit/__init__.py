@@ -6,27 +6,36 @@ runs the checks of Athalye et al. (2018) and Carlini et al. (2019) on a trained 
 the per-sample worst case. Modules:
 
 - :mod:`.settings`: what runs, with what budget (:class:`AuditSettings`);
-- :mod:`.estimators`: gradient estimators swapped in at attack time;
-- :mod:`.checks`: one function per item of the suite, and the primitives they share;
+- :mod:`.checks`: one function per item of the suite, and the primitives they share (the gradient
+  estimators live in :mod:`snnlib.attacks.estimators`);
 - :mod:`.suite`: the state one run shares between the checks;
-- :mod:`.flags`: the red flags (one function each), the summary and the verdict;
+- :mod:`.diagnostics`: gradient against finite differences, loss landscapes;
+- :mod:`.flags`: the red flags, one function each, each decided by an exact test;
+- :mod:`.verdict`: the summary, the attribution to attack groups, the verdict sentence;
 - :mod:`.run`: the suite on a model, on a config (cached), on a profile;
 - :mod:`.tables`: the book's tables.
 """
 
-from .checks import CHECKS, input_grads, is_deterministic, random_noise, worst_case, zero_gradient_stats
-from .estimators import ESTIMATOR_LABELS, ESTIMATORS, SURROGATES, encoder_grad, estimator, rate_gradient, swap_surrogate
-from .flags import FLAG_TEXT, FLAGS, attack_acc, derive, red_flags, verdict
+from ..attacks.estimators import (ESTIMATOR_LABELS, ESTIMATORS, SURROGATES, encoder_grad, estimator, rate_gradient,
+                                  swap_surrogate)
+from .api import AuditReport, ResetEveryCall, audit, prepare
+from .checks import (CHECKS, GROUPS, input_grads, is_deterministic, output_range, random_noise, randomness, worst_case,
+                     zero_gradient_stats)
+from .flags import FLAG_TEXT, FLAGS, attack_acc, estimator_tests, red_flags
+from .verdict import attribution, derive, summary, verdict
 from .run import (PAPER_AUDITED, ann_twin_config, audit_key, audited_configs, run_config, run_profile, run_suite,
                   snn_transfer_source, twin_config)
-from .settings import AuditSettings
-from .tables import (attack_frame, estimator_table, fired_for, flags_table, ladder_frame, leak_table, settings_table,
-                     summary_table, sweep_frame, switch_table, zero_grad_table)
+from .settings import BUDGETS, AuditSettings
+from .tables import (alignment_table, attack_frame, attack_table, attribution_table, estimator_table, fired_for,
+                     flags_table, ladder_frame, leak_table, settings_table, strength_frame, summary_table, sweep_frame,
+                     switch_table, trace_frame, zero_grad_table)
 
-__all__ = ["AuditSettings", "CHECKS", "FLAGS", "FLAG_TEXT", "ESTIMATORS", "ESTIMATOR_LABELS", "SURROGATES",
+__all__ = ["audit", "AuditReport", "ResetEveryCall", "prepare", "BUDGETS", "AuditSettings", "CHECKS", "FLAGS", "FLAG_TEXT", "ESTIMATORS", "ESTIMATOR_LABELS", "SURROGATES",
            "PAPER_AUDITED", "run_suite", "run_config", "run_profile", "audited_configs", "twin_config",
            "snn_transfer_source", "ann_twin_config", "audit_key", "derive", "red_flags", "verdict", "attack_acc",
            "estimator", "swap_surrogate", "rate_gradient", "encoder_grad", "worst_case", "zero_gradient_stats",
-           "is_deterministic", "random_noise", "input_grads", "summary_table", "attack_frame", "ladder_frame",
+           "is_deterministic", "random_noise", "input_grads", "GROUPS", "output_range", "randomness", "estimator_tests",
+           "attribution", "summary", "summary_table", "attack_frame", "ladder_frame",
            "sweep_frame", "estimator_table", "flags_table", "switch_table", "leak_table", "zero_grad_table",
-           "fired_for", "settings_table"]
+           "fired_for", "settings_table", "attack_table", "attribution_table", "trace_frame", "strength_frame",
+           "alignment_table"]

@@ -1,6 +1,10 @@
-"""The audit's checks, one function per item of the suite (Athalye et al. 2018; Carlini et al. 2019),
-and the primitives they share. Each check takes the :class:`~snnlib.audit.suite.Suite` and records
-attacks (per-sample robustness) or extra results into it. :data:`CHECKS` is the suite, in order.
+"""The audit's checks, one function per item of the suite (Athalye et al. 2018; Carlini et al. 2019;
+Croce & Hein 2020; Wang et al. 2025), and the primitives they share.
+
+Each check takes the :class:`~snnlib.audit.suite.Suite` and records attacks (per-sample robustness,
+with a group) or extra results into it. An attack that cannot apply to the model (an adaptive
+surrogate on a model without spiking neurons, an encoder backward without a phase encoder) is
+recorded as skipped with the reason. :data:`CHECKS` is the suite, in order.
 """
 
 from __future__ import annotations
@@ -9,12 +13,17 @@ import math
 
 import torch
 
-from ..attacks import (EOTPGD, FGSM, PGD, ThreatModel, acc_at, bn_mode, concat_tracks, pgd_track, random_start,
-                       run_torchattack)
+from .. import models
+from ..attacks import (EOTPGD, FGSM, PGD, SAPGD, SPSA, LevelSearch, SpikeProjectedPGD, ThreatModel, acc_at, bn_mode,
+                       concat_tracks, estimator, pgd_trace, pgd_track, random_start, run_torchattack)
+from ..attacks import ESTIMATOR_LABELS
 from ..authors import authors_loop
-from ..errors import SnnlibError
-from .estimators import ESTIMATOR_LABELS, estimator
+from ..encoding import PhaseEncoder, RateEncoder
+from ..errors import NotApplicable, SnnlibError
 from .suite import Suite, batch_generator, stepsize
+
+#: the attack groups whose contribution the attribution separates (``paper`` is PGD-7 itself)
+GROUPS = ("one-step", "steps", "step size", "estimator", "adaptive", "encoder BPDA", "black-box", "noise", "eot")
 
 # ----------------------------------------------------------------- primitives
 
@@ -29,24 +38,44 @@ def random_noise(threat: ThreatModel, x, y, eps: float, draws: int = 20,
     return robust
 
 
-def is_deterministic(model, x) -> bool:
-    """Whether two passes on the same images give the same encoding and the same logits (to float
-    tolerance): phase coding yes, Poisson rate coding no."""
+def randomness(model, x, n: int = 5) -> dict:
+    """AutoAttack's randomness check, and which kind: ``n`` forwards on the same images; ``stochastic`` if the
+    encoder's output differs between calls, ``stateful`` if only the logits do (state leaks between calls)."""
     with torch.no_grad(), bn_mode(model, "eval"):
+        outs = [model(x).float() for _ in range(n)]
         enc = getattr(model, "encode", None)
-        same_input = enc is None or torch.equal(enc(x), enc(x))
-        return bool(same_input and torch.allclose(model(x), model(x), rtol=1e-5, atol=1e-6))
+        enc_differs = enc is not None and not torch.equal(enc(x), enc(x))
+    norm = [o / o.norm(dim=1, keepdim=True).clamp_min(1e-12) for o in outs]
+    dist = max(float((a - norm[0]).norm(dim=1).max()) for a in norm[1:]) if n > 1 else 0.0
+    preds_differ = any(not torch.equal(o.argmax(1), outs[0].argmax(1)) for o in outs[1:])
+    differ = preds_differ or dist > 1e-4 or enc_differs  # a random encoder counts even where the logits agree
+    kind = "deterministic" if not differ else "stochastic" if enc_differs else "stateful"
+    return {"deterministic": not differ, "kind": kind, "max_logit_distance": dist, "predictions_differ": preds_differ}
+
+
+def is_deterministic(model, x) -> bool:
+    """Whether repeated forwards on the same images agree (AutoAttack's check): phase coding yes, rate coding no."""
+    return randomness(model, x)["deterministic"]
+
+
+def output_range(model, x) -> dict:
+    """AutoAttack's output check: do the outputs look like probabilities (in [0, 1], rows summing to 1)?"""
+    with torch.no_grad(), bn_mode(model, "eval"):
+        out = model(x).float()
+    probs = bool(out.max() < 1 + 1e-5 and out.min() > -1e-5 and (out.sum(1) - 1).abs().max() < 1e-5)
+    return {"probabilities": probs, "min": float(out.min()), "max": float(out.max()), "n_classes": int(out.shape[-1])}
 
 
 def zero_gradient_stats(g: torch.Tensor | None, batch_dim: int = 0) -> dict:
-    """Samples whose input gradient is exactly zero everywhere, and the mean fraction of zero entries."""
+    """Samples whose input gradient is exactly zero everywhere (and which), and the fraction of zero entries."""
     if g is None:
-        return {"n": 0, "all_zero": 0, "all_zero_frac": float("nan"), "zero_frac": float("nan")}
+        return {"n": 0, "all_zero": 0, "all_zero_frac": float("nan"), "zero_frac": float("nan"), "which": []}
     flat = g.transpose(0, batch_dim).flatten(1) if batch_dim else g.flatten(1)
     all_zero = ~(flat != 0).any(1)
     return {"n": int(flat.shape[0]), "all_zero": int(all_zero.sum()),
             "all_zero_frac": float(all_zero.float().mean()) if len(flat) else float("nan"),
-            "zero_frac": float((flat == 0).float().mean()) if flat.numel() else float("nan")}
+            "zero_frac": float((flat == 0).float().mean()) if flat.numel() else float("nan"),
+            "which": torch.nonzero(all_zero).flatten().tolist()}
 
 
 def worst_case(robust: dict) -> torch.Tensor:
@@ -73,16 +102,23 @@ def track(suite: Suite, threat: ThreatModel, seed: int, **kw) -> dict:
     return concat_tracks(parts, kw.get("restarts", 1), kw.get("steps"))
 
 
+def has_phase(model) -> bool:
+    return isinstance(getattr(model, "encoder", None), PhaseEncoder)
+
+
 # ------------------------------------------------------------------ checks
 
 
 def check_clean(suite: Suite):
-    """Clean accuracy; sets the attacked subset; checks that the model is deterministic (for EOT)."""
+    """Clean accuracy; sets the attacked subset; AutoAttack's randomness and output-range checks."""
     std = suite.std
     clean = suite.batched(lambda xb, yb: std.predict(xb) == yb, suite.x, suite.y)
     suite.att = torch.nonzero(clean).flatten()
     suite.record("clean", "clean", clean, note="no attack")
-    suite.deterministic = is_deterministic(suite.model, suite.x[: min(8, suite.n)])
+    probe = suite.x[: min(8, suite.n)]
+    suite.extra["randomness"] = randomness(suite.model, probe)
+    suite.extra["output_range"] = output_range(suite.model, probe)
+    suite.deterministic = suite.extra["randomness"]["deterministic"]
 
 
 def check_paper(suite: Suite):
@@ -109,34 +145,61 @@ def check_ladder(suite: Suite):
                              "restarts": s.ladder_restarts, "alpha": s.alpha, "stalled": int(tr["stalled"].any(0).sum())}
 
 
+def check_trace(suite: Suite):
+    """10b: the paper's PGD (same random starts, alpha) followed without stopping: loss and prediction per
+    iterate, to see whether iterates climb the loss or wander in and out of misclassification."""
+    x, y = suite.attacked
+    parts = [pgd_trace(suite.std, x[i:i + suite.bs], y[i:i + suite.bs], suite.eps, suite.s.alpha, suite.s.trace_steps,
+                       batch_generator(suite.key(1), i)) for i in range(0, len(y), suite.bs)]
+    if not parts:
+        return
+    loss, wrong = torch.cat([p["loss"] for p in parts], 1), torch.cat([p["wrong"] for p in parts], 1)
+    k = min(7, suite.s.trace_steps)
+    suite.extra["trace"] = {
+        "steps": list(range(suite.s.trace_steps + 1)), "mean_loss": loss.mean(1).tolist(),
+        "median_loss": loss.median(1).values.tolist(), "wrong": wrong.float().mean(1).tolist(),
+        "ever_wrong_by_7": int(wrong[: k + 1].any(0).sum()), "wrong_at_7": int(wrong[k].sum()),
+        "wrong_before_right_at_7": int((wrong[: k + 1].any(0) & ~wrong[k]).sum()),
+        "mean_flips": float(torch.cat([p["flips"] for p in parts]).float().mean()),
+        "loss_examples": loss[:, : min(8, loss.shape[1])].T.tolist(), "n": int(loss.shape[1])}
+
+
 def check_sweep(suite: Suite):
-    """2: PGD at every eps of the sweep (an undefended model must reach 0 at large eps)."""
+    """2: PGD at every eps of the sweep, up to an unbounded eps (an undefended model must reach 0 there). Only
+    the entry at the suite's eps enters the worst case."""
     s, sweep = suite.s, []
     for j, e in enumerate(sorted(s.sweep_eps)):
         t = track(suite, suite.std, suite.key(10 + j), eps=e, alpha=stepsize(e, s.sweep_steps), steps=s.sweep_steps)
         v = suite.full(acc_at(t, s.sweep_steps))
         sweep.append({"eps": e, "eps_255": round(e * 255, 3), "acc": float(v.float().mean()), "n_robust": int(v.sum())})
+        suite.robust[f"sweep eps={e:.6g}"] = v
         if math.isclose(e, suite.eps):
-            suite.record(f"PGD-{s.sweep_steps} (sweep step)", "steps", v, note="alpha 2.5 eps/steps")
+            suite.record(f"PGD-{s.sweep_steps} (sweep step)", "step size", v, note="alpha 2.5 eps/steps")
     suite.extra["sweep"] = sweep
 
 
+def _estimator_group(name: str) -> str:
+    return "encoder BPDA" if name.startswith("encoder") else "estimator"
+
+
 def check_estimators(suite: Suite):
-    """5: the same PGD budget with each gradient estimator swapped in at attack time."""
-    s, rows, robust = suite.s, [], {}
+    """5: the same PGD budget with each gradient estimator swapped in at attack time (same random starts)."""
+    s, rows = suite.s, []
     xa, ya = suite.attacked
     for name in s.estimators:
-        with estimator(suite.model, name):
-            t = track(suite, suite.std, suite.key(30), eps=suite.eps, alpha=stepsize(suite.eps, s.estimator_steps),
-                      steps=s.estimator_steps)  # same random starts for every estimator
-            zs = zero_gradient_stats(input_grads(suite.std, xa, ya, suite.bs))
-        v = robust[name] = suite.full(acc_at(t, s.estimator_steps))
-        suite.record(f"PGD-{s.estimator_steps} [{name}]", "estimator", v, note=ESTIMATOR_LABELS[name])
+        try:
+            with estimator(suite.model, name):
+                t = track(suite, suite.std, suite.key(30), eps=suite.eps, alpha=stepsize(suite.eps, s.estimator_steps),
+                          steps=s.estimator_steps)
+                zs = zero_gradient_stats(input_grads(suite.std, xa, ya, suite.bs))
+        except NotApplicable as e:
+            suite.skip(f"PGD-{s.estimator_steps} [{name}]", _estimator_group(name), str(e))
+            continue
+        v = suite.full(acc_at(t, s.estimator_steps))
+        suite.record(f"PGD-{s.estimator_steps} [{name}]", _estimator_group(name), v, note=ESTIMATOR_LABELS[name])
         rows.append({"estimator": name, "label": ESTIMATOR_LABELS[name], "acc": float(v.float().mean()),
-                     "stalled": int(suite.full(t["stalled"].any(0)).sum()), **{f"grad_{k}": w for k, w in zs.items()}})
-    if robust:
-        rows.append({"estimator": "worst case", "label": "per-sample worst over estimators",
-                     "acc": float(worst_case(robust).float().mean())})
+                     "stalled": int(suite.full(t["stalled"].any(0)).sum()),
+                     **{f"grad_{k}": w for k, w in zs.items() if k != "which"}})
     suite.extra["estimators"] = rows
 
 
@@ -146,31 +209,89 @@ def _torchattack(suite, name, **kw):
                                                                     s.seed, **kw)) == yb)
 
 
+def _robust_of(suite, make):
+    """Per-sample robustness of an attack class with a ``robust(x, y)`` method, over the attacked subset."""
+    return suite.full(suite.batched(lambda xb, yb, g: make(g).robust(xb, yb).cpu(), seed=suite.key(40)))
+
+
 def check_adaptive(suite: Suite):
-    """6: APGD-CE, APGD-DLR and, when the budget allows, AutoAttack (Croce & Hein 2020)."""
+    """6 + Wang et al. 2025: APGD-CE, APGD-DLR, SA-PGD with the training surrogate and with the adaptive
+    surrogate ASSG (per-sample worst over the A grid), and AutoAttack's standard version if the budget says so."""
+    s, std = suite.s, suite.std
     for name in ("apgd-ce", "apgd-dlr"):
         if name == "apgd-dlr" and suite.n_classes < 3:
+            suite.skip("APGD-DLR", "adaptive", "the DLR loss needs at least 3 classes")
             continue
-        suite.record(name.upper(), "adaptive", suite.full(_torchattack(suite, name, steps=suite.s.apgd_steps)),
-                     note=f"{suite.s.apgd_steps} steps (torchattacks)")
-    if suite.s.autoattack:
-        suite.record("AutoAttack", "adaptive", suite.full(_torchattack(suite, "autoattack")),
-                     note="standard version (torchattacks)")
+        suite.record(name.upper(), "adaptive", suite.full(_torchattack(suite, name, steps=s.apgd_steps)),
+                     note=f"{s.apgd_steps} steps (torchattacks)")
+    suite.record(f"SA-PGD-{s.sapgd_steps}", "adaptive",
+                 _robust_of(suite, lambda g: SAPGD(std, suite.eps, s.sapgd_steps, generator=g)),
+                 note="step-size adaptive PGD, training surrogate")
+    try:
+        models.require_spiking(suite.model, "ASSG")
+        per_a = [_robust_of(suite, lambda g, a=a: SAPGD(std, suite.eps, s.sapgd_steps, assg=a, generator=g))
+                 for a in s.assg_A]
+        suite.record(f"ASSG + SA-PGD-{s.sapgd_steps}", "adaptive", worst_case(dict(enumerate(per_a))),
+                     note="adaptive surrogate, A in " + ", ".join(f"{a:g}" for a in s.assg_A) + " (per-sample worst)")
+        suite.extra["assg"] = [{"A": a, "acc": float(v.float().mean())} for a, v in zip(s.assg_A, per_a)]
+    except NotApplicable as e:
+        suite.skip(f"ASSG + SA-PGD-{s.sapgd_steps}", "adaptive", str(e))
+    if s.autoattack:
+        suite.record("AutoAttack (standard)", "adaptive",
+                     suite.full(_torchattack(suite, "autoattack", steps=s.autoattack_steps, n_queries=s.autoattack_queries)),
+                     note=f"APGD-CE, APGD-T, FAB-T ({s.autoattack_steps} steps), Square ({s.autoattack_queries} queries)")
+
+
+def check_encoder_bpda(suite: Suite):
+    """BPDA for the phase encoder on its exact forward: spike-space PGD projected onto valid encodings, and a
+    search over the pixel levels eps allows."""
+    s = suite.s
+    for name, make in ((f"spike-projected PGD-{s.level_steps}", lambda g: SpikeProjectedPGD(suite.std, suite.eps, s.level_steps)),
+                       (f"level search-{s.level_steps}", lambda g: LevelSearch(suite.std, suite.eps, s.level_steps))):
+        if not has_phase(suite.model):
+            suite.skip(name, "encoder BPDA", "needs a phase encoder")
+            continue
+        suite.record(name, "encoder BPDA", _robust_of(suite, make), note="exact encoder forward, gradient w.r.t. spikes")
+
+
+def rate_twin(model):
+    """The same weights behind Poisson rate coding (a transfer source): None unless ``model`` is phase coded."""
+    if not has_phase(model):
+        return None
+    return models.SpikingClassifier(model.net, RateEncoder(T=model.encoder.T,
+                                                           generator=torch.Generator().manual_seed(0))).eval()
+
+
+def _transfer(suite, j, name, src, eot=False):
+    s, std = suite.s, suite.std
+    st = ThreatModel(src.to(suite.device).eval(), "pixel", "eval")
+    alpha, g = stepsize(suite.eps, s.transfer_steps), suite.gen(50 + j)
+    atk = EOTPGD(st, suite.eps, alpha, s.transfer_steps, s.eot_samples, g) if eot else \
+        PGD(st, suite.eps, alpha, s.transfer_steps, generator=g)
+    v = suite.batched(lambda xb, yb: std.predict(atk(xb, yb)) == yb)
+    kind = f"EOT-PGD-{s.transfer_steps}" if eot else f"PGD-{s.transfer_steps}"
+    suite.record(name, "black-box", suite.full(v), note=f"{kind} on {suite.labels.get(name, name)}")
 
 
 def check_black_box(suite: Suite):
-    """4: Square (Andriushchenko et al. 2020) and transfer from the ANN twin and from another SNN."""
+    """4: Square (Andriushchenko et al. 2020), SPSA (Uesato et al. 2018), and transfer from the ANN twin, another
+    SNN and the same weights behind rate coding."""
     s, std = suite.s, suite.std
-    v = _torchattack(suite, "square", n_queries=s.square_queries)
-    suite.record("Square", "black-box", suite.full(v), note=f"{s.square_queries} queries")
+    suite.record(f"Square-{s.square_queries}", "black-box", suite.full(_torchattack(suite, "square", n_queries=s.square_queries)),
+                 note=f"{s.square_queries} queries")
+    suite.record(f"SPSA-{s.spsa_steps}", "black-box",
+                 _robust_of(suite, lambda g: SPSA(std, suite.eps, s.spsa_steps, s.spsa_samples, generator=g)),
+                 note=f"{s.spsa_steps} iterations x {s.spsa_samples} direction pairs")
     for j, (name, key) in enumerate((("transfer: ANN twin", "ann"), ("transfer: other SNN", "snn"))):
-        src = suite.sources[key]
-        if src is None:
-            continue
-        st = ThreatModel(src.to(suite.device).eval(), "pixel", "eval")
-        pgd = PGD(st, suite.eps, stepsize(suite.eps, s.transfer_steps), s.transfer_steps, generator=suite.gen(50 + j))
-        v = suite.batched(lambda xb, yb: std.predict(pgd(xb, yb)) == yb)
-        suite.record(name, "black-box", suite.full(v), note=f"PGD-{s.transfer_steps} on {suite.labels.get(key, '')}".strip())
+        if suite.sources.get(key) is not None:
+            suite.labels.setdefault(name, suite.labels.get(key, key))
+            _transfer(suite, j, name, suite.sources[key])
+    rate = rate_twin(suite.model)
+    if rate is not None:
+        suite.labels.setdefault("transfer: rate-coded twin", "the same weights with Poisson rate coding")
+        _transfer(suite, 2, "transfer: rate-coded twin", rate, eot=True)
+    else:
+        suite.skip("transfer: rate-coded twin", "black-box", "needs a phase-coded SNN")
 
 
 def check_noise(suite: Suite):
@@ -181,7 +302,7 @@ def check_noise(suite: Suite):
 
 
 def check_eot(suite: Suite):
-    """7: EOT-PGD (Athalye et al. 2018b), only for stochastic models."""
+    """7: EOT-PGD (Athalye et al. 2018b), only for models whose forwards differ between calls."""
     det = suite.deterministic
     if not det:
         g, s = suite.gen(70), suite.s
@@ -195,6 +316,8 @@ def check_zero_gradients(suite: Suite):
     """8: exactly-zero input gradients at the clean images (training surrogate), pixel and spike space."""
     rows = []
     for space in ("pixel", "spike"):
+        if space == "spike" and getattr(suite.model, "encoder", None) is None:
+            continue
         t = ThreatModel(suite.model, space, "eval")
         rows.append({"space": space, **zero_gradient_stats(input_grads(t, suite.x, suite.y, suite.bs), t.batch_dim)})
     suite.extra["zero_gradients"] = rows
@@ -203,6 +326,9 @@ def check_zero_gradients(suite: Suite):
 def check_threat_models(suite: Suite):
     """9a: the paper's FGSM and PGD-7 in pixel/spike space with BN eval/train (statistics restored)."""
     s, eps, rows = suite.s, suite.eps, []
+    if getattr(suite.model, "encoder", None) is None or not hasattr(suite.model, "forward_spikes"):
+        suite.extra["switches"] = rows
+        return
     for space in ("pixel", "spike"):
         for bn in ("eval", "train"):
             t = ThreatModel(suite.model, space, bn)
@@ -217,14 +343,31 @@ def check_threat_models(suite: Suite):
 def check_authors_loop(suite: Suite):
     """9b: the authors' evaluation loop, whose crafting in train mode updates BN statistics on test images."""
     s = suite.s
+    if not has_phase(suite.model) or not models.spiking_neurons(suite.model):
+        return
     al = authors_loop(suite.model, suite.x, suite.y, s.authors_eps, s.alpha, 7, s.authors_batch_size, suite.gen(90))
     suite.extra["authors_loop"] = {k: (float(v.float().mean()) if isinstance(v, torch.Tensor) else v) for k, v in al.items()}
     for k in ("clean", "fgsm", "pgd", "clean_leak", "fgsm_leak", "pgd_leak", "clean_after"):
         suite.robust[f"authors {k}"] = al[k]
 
 
+def check_diagnostics(suite: Suite):
+    """How well each encoder backward predicts the loss: cosine with finite differences; a loss-landscape slice."""
+    from .diagnostics import gradient_alignment, landscape
+
+    if not has_phase(suite.model) or suite.s.diagnostics_images < 1:
+        return
+    x, y = suite.attacked
+    k = min(suite.s.diagnostics_images, len(y))
+    if k == 0:
+        return
+    suite.extra["alignment"] = gradient_alignment(suite.model, x[:k], y[:k], suite.eps, generator=suite.gen(95))
+    suite.extra["landscape"] = landscape(suite.model, x[:2], y[:2], suite.eps, generator=suite.gen(96))
+
+
 #: The suite, in order: (timing name, check).
-CHECKS = [("clean", check_clean), ("fgsm_pgd7", check_paper), ("ladder", check_ladder), ("sweep", check_sweep),
-          ("estimators", check_estimators), ("apgd", check_adaptive), ("black_box", check_black_box),
-          ("noise", check_noise), ("eot", check_eot), ("zero_gradients", check_zero_gradients),
-          ("switches", check_threat_models), ("authors_loop", check_authors_loop)]
+CHECKS = [("clean", check_clean), ("fgsm_pgd7", check_paper), ("ladder", check_ladder), ("trace", check_trace),
+          ("sweep", check_sweep), ("estimators", check_estimators), ("adaptive", check_adaptive),
+          ("encoder_bpda", check_encoder_bpda), ("black_box", check_black_box), ("noise", check_noise),
+          ("eot", check_eot), ("zero_gradients", check_zero_gradients), ("switches", check_threat_models),
+          ("authors_loop", check_authors_loop), ("diagnostics", check_diagnostics)]

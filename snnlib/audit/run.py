@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+from tqdm import tqdm
+
 from .. import places, results, train
 from ..build import load_data
 from ..checkpoints import load_trained
@@ -12,20 +14,22 @@ from ..config import Config, config_path, content_hash, load_config, load_profil
 from ..data import stratified_indices
 from ..errors import SnnlibError
 from .checks import CHECKS
-from .flags import derive, verdict
+from .verdict import derive, verdict
 from .settings import AuditSettings
 from .suite import Suite
 
 
 def run_suite(model, x, y, settings: AuditSettings | None = None, ann=None, snn_source=None, n_classes: int = 10,
-              device="cpu", labels: dict | None = None) -> dict:
+              device="cpu", labels: dict | None = None, progress: bool | None = None) -> dict:
     """Run the whole audit on images ``x`` (``[N,C,H,W]`` in [0,1]) and labels ``y``; return a result dict.
 
     ``ann`` and ``snn_source`` are the transfer sources (classifiers on the same images), skipped if
     None. The checks and their order are :data:`snnlib.audit.checks.CHECKS`.
     """
     suite = Suite(model, x, y, settings or AuditSettings(), device, ann, snn_source, n_classes, labels)
-    for name, check in CHECKS:
+    bar = tqdm(CHECKS, desc="audit", disable=None if progress is None else not progress, leave=False)
+    for name, check in bar:
+        bar.set_postfix_str(name)
         check(suite)
         suite.clock(name)
     return derive(suite.result())
@@ -39,8 +43,8 @@ def twin_config(cfg: Config, name: str | None = None) -> Config:
 
 def snn_transfer_source(cfg: Config, profile_name: str | None = None) -> Config | None:
     """Another SNN of the profile on the same data: the other pooling variant, else the SEW model with the same pool."""
-    cands = [c for c in load_profile(profile_name or cfg.profile).values()
-             if c.model.neuron == "if" and c.data.dataset == cfg.data.dataset and c.name != cfg.name]
+    cands = [c for c in load_profile(profile_name or cfg.profile).values() if c.role == "paper"
+             and c.model.neuron == "if" and c.data.dataset == cfg.data.dataset and c.name != cfg.name]
     for pick in (lambda c: c.model.arch == cfg.model.arch and c.model.pool != cfg.model.pool,
                  lambda c: c.model.arch.startswith("sew") and c.model.pool == cfg.model.pool
                  and c.model.arch[-2:] == cfg.model.arch[-2:]):
@@ -92,7 +96,11 @@ def _compute(cfg, s, sources, key, device):
             "sources": {k: (c.run_id if c is not None else None) for k, c in sources.items()},
             "source_acc": source_acc,
             "data": {"source": ds.source, "n_eval": len(y), "per_class": per_class, "indices": idx.tolist()},
-            **r, "verdict": verdict(r, cfg.name), "wall_time_s": time.time() - t0}
+            **r, "verdict": verdict(r, cfg.name, _scale(cfg)), "wall_time_s": time.time() - t0}
+
+
+def _scale(cfg) -> str:
+    return f"{cfg.profile} profile, width {cfg.model.width}, {cfg.train.epochs} epochs"
 
 
 def run_config(cfg: Config, device: str | None = None, force: bool = False,
@@ -109,7 +117,7 @@ def run_config(cfg: Config, device: str | None = None, force: bool = False,
     r = results.cached(results.run_dir(cfg) / f"audit-{key[:10]}.json", lambda: _compute(cfg, s, sources, key, device),
                        force)
     r = derive(r)
-    r["verdict"] = verdict(r, r.get("name", cfg.name))
+    r["verdict"] = verdict(r, r.get("name", cfg.name), _scale(cfg))
     return r
 
 
@@ -118,9 +126,10 @@ PAPER_AUDITED = ("sew18_max_cifar10", "sew18_avg_cifar10", "spiking18_max_cifar1
 
 
 def audited_configs(profile_name: str | None = None) -> dict[str, Config]:
-    """The SNN configs a profile audits: all of quick's and medium's; the 18-layer ones of paper's."""
+    """The configs a profile audits: every model of quick's and medium's (the paper's rows, the controls and the
+    defended baseline; seed replicates are not audited); the 18-layer ones of paper's."""
     p = profile_name or places.profile()
-    cfgs = {k: c for k, c in load_profile(p).items() if c.model.neuron == "if"}
+    cfgs = load_profile(p)
     return {k: cfgs[k] for k in PAPER_AUDITED if k in cfgs} if p == "paper" else cfgs
 
 

@@ -29,11 +29,11 @@ class Suite:
     """One audit run: the model, the images, the attacked (clean-correct) subset and what was found."""
 
     def __init__(self, model, x, y, settings: AuditSettings, device="cpu", ann=None, snn_source=None,
-                 n_classes: int = 10, labels: dict | None = None):
+                 n_classes: int = 10, labels: dict | None = None, extra_sources: dict | None = None):
         self.s, self.device, self.n_classes = settings, device, n_classes
         self.model = model.to(device).eval()
         self.x, self.y = x.to(device), y.to(device)
-        self.sources = {"ann": ann, "snn": snn_source}
+        self.sources = {"ann": ann, "snn": snn_source, **(extra_sources or {})}
         self.labels = labels or {}
         self.std = ThreatModel(self.model, "pixel", "eval")
         self.n, self.bs, self.eps = len(y), settings.batch_size, settings.eps
@@ -77,6 +77,10 @@ class Suite:
         self.attacks.append({"attack": name, "group": group, "eps": self.eps if eps is None else eps, "threat": threat,
                              "acc": float(v.float().mean()), "n_robust": int(v.sum()), "in_worst_case": worst,
                              "note": note})
+
+    def skip(self, name: str, group: str, reason: str):
+        """Record an attack that does not apply to this model, and why."""
+        self.extra.setdefault("skipped", []).append({"attack": name, "group": group, "reason": reason})
 
     def clock(self, name):
         self.timings[name] = time.time() - self._t0

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from .. import places, results
 from ..errors import SnnlibError
-from . import checks, roofline
+from . import checks, profile, roofline
 from .measure import IMAGE, NUM_CLASSES, input_batch, peak_memory, sync
 from .variants import EXTRAS, PGD_ALPHA, SEED, VARIANTS, Bench, snnlib_variant
 
@@ -36,6 +36,10 @@ FULL = {"width": 64, "batches": (16, 32), "repeats": 3, "T": 10, "pgd_steps": 7,
 #: CI form: tiny sizes, single-threaded (thread hand-offs dominate ops this small), equality checked all the same.
 QUICK = {"width": 4, "batches": (2, 4), "repeats": 1, "T": 4, "pgd_steps": 2, "threads": 1, "memory": True,
          "train_mult": 1}
+#: the book's build form: the paper's setting (full width, batch 16, T=10, PGD-7), one repetition, one thread (CPU time)
+BUILD = {"width": 64, "batches": (16,), "repeats": 1, "T": 10, "pgd_steps": 7, "threads": 1, "memory": False,
+         "train_mult": 2}
+FORMS = {"full": FULL, "quick": QUICK, "build": BUILD}
 TARGET_SPEEDUP = 2.0  # snnlib >= 2x the authors' throughput, training step and PGD evaluation
 
 
@@ -45,8 +49,10 @@ def _positive(name, v):
     return v
 
 
-def _sizes(quick, batches, width, threads, repeats):
-    sizes = dict(QUICK if quick else FULL)
+def _sizes(form, batches, width, threads, repeats):
+    if form not in FORMS:
+        raise SnnlibError(f"unknown bench form {form!r}; expected one of: {', '.join(FORMS)}")
+    sizes = dict(FORMS[form])
     if batches:
         sizes["batches"] = tuple(int(b) for b in batches)
         if not 1 <= len(sizes["batches"]) <= 3 or min(sizes["batches"]) < 1:
@@ -70,7 +76,8 @@ def _device(device):
 
 
 def run(quick: bool = False, device: str = "cpu", repeats: int | None = None, out: str | None = None,
-        batches=None, width: int | None = None, ablation: bool = True, extras=(), threads: int | None = None) -> dict:
+        batches=None, width: int | None = None, ablation: bool = True, extras=(), threads: int | None = None,
+        form: str | None = None, breakdown: bool | None = None) -> dict:
     """Time snnlib's training step and evaluation against the authors' pipeline; check equal results.
 
     Args:
@@ -86,11 +93,19 @@ def run(quick: bool = False, device: str = "cpu", repeats: int | None = None, ou
             deviations: ``"bf16"`` (autocast) and/or ``"compile"`` (torch.compile). An extra that raises
             is left out and recorded.
         threads: CPU threads for the run (default: torch's; quick: 1), restored afterwards.
+        form: ``full`` (default), ``quick`` (same as ``quick=True``) or ``build``: the paper's setting (full width,
+            batch 16, T=10, PGD-7) once, single-threaded with CPU time: the form the book runs when it is built.
+        breakdown: profile snnlib's path (``torch.profiler``) and measure the medium-profile training
+            throughput; default: on for the full form.
 
     Returns a dict with ``final`` (speed-up and memory ratios, the clock, and ``equal``), the
     equality checks, the machine and ``result_file``. A human table goes to stderr.
     """
-    sizes = _sizes(quick, batches, width, threads, repeats)
+    form = form or ("quick" if quick else "full")
+    quick = form == "quick"
+    sizes = _sizes(form, batches, width, threads, repeats)
+    sizes["breakdown"] = form == "full" if breakdown is None else bool(breakdown)
+    sizes["form"] = form
     dev = _device(device)
     for e in extras or ():
         if e not in EXTRAS:
@@ -100,7 +115,7 @@ def run(quick: bool = False, device: str = "cpu", repeats: int | None = None, ou
     if sizes["threads"]:
         torch.set_num_threads(sizes["threads"])
     try:
-        return _run(sizes, dev, quick, out, ablation, extra_names)
+        return _run(sizes, dev, quick, out, ablation and form != "build", extra_names)
     finally:
         torch.set_num_threads(before)
 
@@ -265,7 +280,13 @@ def _run(sizes, dev, quick, out, ablation, extra_names):
         machine["load_average_at_end"] = os.getloadavg()[0]
     except OSError:
         pass
-    path = Path(out) if out else places.output_root() / "results" / "bench" / f"{dev.type}{'-quick' if quick else ''}.json"
+    if sizes["breakdown"]:
+        b0 = sizes["batches"][0]
+        result["profile"] = {k: profile.breakdown(bench, k, data[0][:b0], data[1][:b0]) for k in ("train", "eval")}
+        result["medium_throughput"] = profile.medium_throughput()
+        result["final"]["medium_train_images_per_s"] = result["medium_throughput"]["images_per_s_wall"]
+    suffix = "" if sizes["form"] == "full" else f"-{sizes['form']}"
+    path = Path(out) if out else places.output_root() / "results" / "bench" / f"{dev.type}{suffix}.json"
     results.write_json(path, result)
     return {"command": "bench", "final": final, "result_file": str(path), "checks": result["checks"],
             "machine": machine, "wall_time_s": result["wall_time_s"]}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from .. import attacks, plots, probes, results, train
+from .. import attacks, authors, plots, probes, results, train
 from ..build import load_data
 from ..checkpoints import load_trained
 from ..encoding import PhaseEncoder, decode_phase
@@ -89,3 +89,91 @@ def fig_sparsity(profile: str | None = None):
 
 def fig_sparsity_layers(profile: str | None = None):
     return plots.sparsity_by_layer(sparsity(profile, swap=True))
+
+
+# ------------------------------------------------------------ the authors' own probe (issue: what Fig. 3 measures)
+
+
+def _authors_probe(cfg) -> dict:
+    train.ensure_trained(cfg)
+    model = load_trained(cfg)
+    ds = load_data(cfg, "eval")
+    idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(cfg.seed))[:16]  # one shuffled batch of 16
+    x, y = ds.batch(idx)
+    return {"kind": "authors-probe", "config": cfg.to_dict(), "n": len(y), "env": results.environment("cpu", cfg.seed),
+            "rows": authors.probe(model, x, y)}
+
+
+def authors_probe(profile: str | None = None) -> pd.DataFrame:
+    """The authors' probe (:func:`snnlib.authors.probe`) on the profile's SEW-ResNet-18 models, cached as JSON."""
+    frames = []
+    for cfg in configs(profile).values():
+        if cfg.model.arch == "sew_resnet18":
+            out = results.run_dir(cfg) / f"authors-probe-{cfg.eval_key()[:10]}.json"
+            frames.append(pd.DataFrame(results.cached(out, lambda: _authors_probe(cfg))["rows"]).assign(pool=cfg.model.pool))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _candidates(df: pd.DataFrame, pool: str) -> dict:
+    d = df[df.pool == pool]
+    p = d[d.module == "maxpool"].iloc[0]
+    pools = d[d.type.str.contains("Pool")]
+    neu = d[d.type.str.startswith("IF")]
+    per_neuron = neu.groupby("module")[["zero_in", "zero_in@1e-6"]].mean()
+    blocks = per_neuron[per_neuron.index.str.startswith("layer")]
+    return {
+        "pool: grad_input zeros": p.zero_in, "pool: grad_output zeros": p.zero_out,
+        "pool: mean of the input and output lines": (p.zero_in + p.zero_out) / 2,
+        "pooling ops (stem + final adaptive avg pool): mean of grad_input": pools.zero_in.mean(),
+        "pooling ops: mean of the input and output lines": (pools.zero_in.mean() + pools.zero_out.mean()) / 2,
+        "pool: grad_input |g| <= 1e-6": p["zero_in@1e-6"],
+        "IF: mean over all per-step rows": neu.zero_in.mean(), "IF: lowest neuron (mean over steps)": per_neuron.zero_in.min(),
+        "IF in blocks: lowest neuron": blocks.zero_in.min(), "IF in blocks: mean": blocks.zero_in.mean(),
+        "IF in blocks: lowest neuron, |g| <= 1e-6": blocks["zero_in@1e-6"].min(),
+        "all rows: mean of grad_input": d.zero_in.mean()}
+
+
+def probe_candidates(profile: str | None = None) -> pd.DataFrame:
+    """Which reading of the authors' printed probe gives the paper's 37.88 % (max pooling), 29.01 % (IF neurons,
+    MaxPool model) and 16.52 % (IF neurons, AvgPool model)? Each candidate, in %, for both models."""
+    df = authors_probe(profile)
+    mx, av = _candidates(df, "max"), _candidates(df, "avg") if (df.pool == "avg").any() else {}
+    target = {k: (37.88 if k.startswith(("pool", "pooling")) else 29.01) for k in mx}
+    rows = [{"definition": k, "MaxPool model": 100 * v, "AvgPool model": 100 * av.get(k, float("nan")),
+             "paper (MaxPool)": target[k], "paper (AvgPool)": 0.0 if k.startswith(("pool", "pooling")) else 16.52}
+            for k, v in mx.items()]
+    return pd.DataFrame(rows)
+
+
+def _weight_sparsity(cfg, n: int) -> dict:
+    train.ensure_trained(cfg)
+    model = load_trained(cfg)
+    ds = load_data(cfg, "train")
+    x, y = ds.batch(torch.randperm(len(ds), generator=torch.Generator().manual_seed(cfg.seed))[:n])
+    return {"kind": "weight-sparsity", "config": cfg.to_dict(), "n": n, "env": results.environment("cpu", cfg.seed),
+            "rows": probes.weight_gradient_sparsity(model, x, y).to_dict("records")}
+
+
+def weight_sparsity(profile: str | None = None, n: int = 16) -> pd.DataFrame:
+    """Weight-gradient, gradient-times-input and input-gradient sparsity per convolution of the SEW-18 models
+    (one training batch of ``n``, BN in train mode), cached as JSON."""
+    frames = []
+    for cfg in configs(profile).values():
+        if cfg.model.arch == "sew_resnet18":
+            out = results.run_dir(cfg) / f"wsparsity-{cfg.train_key()[:10]}-{n}.json"
+            frames.append(pd.DataFrame(results.cached(out, lambda: _weight_sparsity(cfg, n))["rows"])
+                          .assign(model=f"{label(cfg)} ({cfg.model.pool})", pool=cfg.model.pool))
+    return pd.concat(frames, ignore_index=True)
+
+
+def closest_candidates(cand: pd.DataFrame) -> dict:
+    """For each number the paper prints (max pooling; IF neurons of the MaxPool and of the AvgPool model), the
+    candidate reading of :func:`probe_candidates` that comes closest: ``{tag: {definition, value}}``."""
+    pool = cand[cand.definition.str.startswith(("pool", "pooling"))]
+    neu = cand[cand.definition.str.startswith(("IF", "all"))]
+    out = {}
+    for tag, d, col, ref in (("pool", pool, "MaxPool model", "paper (MaxPool)"), ("ifmax", neu, "MaxPool model",
+                             "paper (MaxPool)"), ("ifavg", neu, "AvgPool model", "paper (AvgPool)")):
+        row = d.loc[(d[col] - d[ref]).abs().idxmin()]
+        out[tag] = {"definition": row.definition, "value": row[col]}
+    return out

@@ -1,27 +1,35 @@
 """The book's tables, assembled from cached experiments (one function each).
 
-Every number comes from a result file of the active profile (computed on first use, then
-loaded) or, for the paper's own numbers, from :mod:`snnlib.paper`, labelled as such.
+Every number comes from a result file of the profile (computed on first use, then loaded) or, for the
+paper's own numbers, from :mod:`snnlib.paper`, labelled as such. Every accuracy carries n and its exact
+(Clopper-Pearson) interval; comparisons of two trained models go through
+:func:`snnlib.stats.model_comparison` (seed variation and test-image sampling).
 """
 
 from __future__ import annotations
 
 import pandas as pd
+import torch
 
-from .. import config, experiments, paper, train
+from .. import config, experiments, paper, stats, train
 from ..errors import SnnlibError
 from ..models import ARCHS, build_model, count_parameters
-from ..stats import binomial_se, paired_delta
 
 ARCH_LABEL = {"sew_resnet18": "SEW-ResNet18", "sew_resnet34": "SEW-ResNet34", "sew_resnet50": "SEW-ResNet50",
               "spiking_resnet18": "Spiking-ResNet18", "spiking_resnet34": "Spiking-ResNet34",
               "spiking_resnet50": "Spiking-ResNet50"}
-THREAT_LABEL = {"standard": "pixel + BN eval (standard)", "authors": "spike + BN train (authors' code)"}
+THREAT_LABEL = {"standard": "pixel + BN eval (standard), 8/255", "authors": "spike + BN train (authors' code), 8/255",
+                "authors-6": "spike + BN train (authors' code), 6/255"}
+THREATS = tuple(THREAT_LABEL)
 
 
 def configs(profile: str | None = None) -> dict[str, config.Config]:
-    """The active profile's spiking-model configs (the ANN twin of the audit is left out)."""
-    return {k: c for k, c in config.load_profile(profile).items() if c.model.neuron == "if"}
+    """A profile's configs of the paper's own rows (controls and the defended baseline are left out)."""
+    return {k: c for k, c in config.load_profile(profile).items() if c.model.neuron == "if" and c.role == "paper"}
+
+
+def by_role(profile: str | None, role: str) -> dict[str, config.Config]:
+    return {k: c for k, c in config.load_profile(profile).items() if c.role == role}
 
 
 def label(cfg: config.Config) -> str:
@@ -32,8 +40,9 @@ def scale(cfg: config.Config) -> str:
     """One line saying at what scale a config ran."""
     d, m, t = cfg.data, cfg.model, cfg.train
     n = "all" if d.n_per_class is None else d.n_per_class
-    ev = "full test set" if d.eval_per_class is None else f"{d.eval_per_class}/class"
-    return f"width {m.width}, {n} train imgs/class, {t.epochs} epochs, attacks on {ev}"
+    ev = "the full test set" if d.eval_per_class is None else f"{d.eval_per_class}/class"
+    seeds = f", {1 + len(cfg.replicates)} seeds" if cfg.replicates else ""
+    return f"width {m.width}, {n} train imgs/class, {t.epochs} epochs{seeds}, attacks on {ev}"
 
 
 def main_config(profile: str | None = None) -> config.Config:
@@ -51,46 +60,77 @@ def profile_facts(profile: str | None = None) -> dict:
 
 
 def evaluation(cfg: config.Config, threat: str = "standard") -> dict:
-    """The cached clean/FGSM/PGD evaluation of ``cfg`` under a named threat model.
-
-    Standard-threat evaluations of SEW models include the eps sweep (Fig. 2).
-    """
+    """The cached clean/FGSM/PGD evaluation of ``cfg`` under a named threat model (``standard``, ``authors`` at
+    8/255, ``authors-6`` at the 6/255 the authors' code uses). Standard-threat evaluations of SEW models include
+    the eps sweep (Fig. 2)."""
     sweep = threat == "standard" and cfg.model.arch.startswith("sew")
     return experiments.evaluate(experiments.eval_config(cfg, threat, sweep=sweep))
 
 
-def evaluations(profile: str | None = None, threats=("standard", "authors")) -> pd.DataFrame:
-    """One row per (config, threat model): accuracies in percent with binomial standard errors."""
+def outcomes(cfg: config.Config, threat: str = "standard", eps: float | None = None) -> dict:
+    """Per-image outcomes ``{clean, fgsm, pgd}`` of one evaluation (at ``eps``, default the config's)."""
+    r = evaluation(cfg, threat)
+    e = r["final"]["eps"] if eps is None else float(eps)
+    return {"clean": r["per_sample"]["clean"], "fgsm": r["per_sample"][f"fgsm@{e}"], "pgd": r["per_sample"][f"pgd@{e}"]}
+
+
+def seed_outcomes(cfg: config.Config, threat: str = "standard", eps: float | None = None) -> list[dict]:
+    """:func:`outcomes` of ``cfg`` and of each of its seed replicates (same images)."""
+    return [outcomes(c, threat, eps) for c in config.replicates(cfg)]
+
+
+def _acc_cells(ps: dict) -> dict:
+    out = {}
+    for k in ("clean", "fgsm", "pgd"):
+        a = stats.accuracy(ps[k])
+        out.update({k: 100 * a["acc"], f"{k}_lo": 100 * a["lo"], f"{k}_hi": 100 * a["hi"]})
+    out["n_eval"] = len(ps["clean"])
+    return out
+
+
+def evaluations(profile: str | None = None, threats=THREATS) -> pd.DataFrame:
+    """One row per (config, threat model) of the paper's rows: accuracies (%) with exact 95 % intervals."""
     rows = []
     for name, cfg in configs(profile).items():
         tr = train.ensure_trained(cfg)
         for threat in threats:
-            r = evaluation(cfg, threat)
-            f, n = r["final"], r["data"]["n_eval"]
             rows.append({"config": name, "model": label(cfg), "dataset": cfg.data.dataset, "pool": cfg.model.pool,
-                         "threat": threat, "clean": 100 * f["clean_acc"], "fgsm": 100 * f["fgsm_acc"],
-                         "pgd": 100 * f["pgd_acc"], "se_clean": 100 * binomial_se(f["clean_acc"], n),
-                         "se_pgd": 100 * binomial_se(f["pgd_acc"], n), "n_eval": n,
+                         "threat": threat, **_acc_cells(outcomes(cfg, threat)),
                          "test_acc": 100 * tr["final"]["test_acc_best"], "n_test": tr["data"]["n_test"],
                          "n_train": tr["data"]["n_train"], "scale": scale(cfg)})
     return pd.DataFrame(rows)
 
 
+def seeds_frame(profile: str | None = None) -> pd.DataFrame:
+    """Per model with seed replicates and per seed: clean, FGSM and PGD accuracy (%, standard threat model)."""
+    rows = []
+    for name, cfg in configs(profile).items():
+        for c, ps in zip(config.replicates(cfg), seed_outcomes(cfg)):
+            rows.append({"config": name, "seed": c.seed, "model": f"{label(cfg)} ({cfg.model.pool})", **_acc_cells(ps)})
+    return pd.DataFrame(rows)
+
+
+def _ci_text(v, lo, hi, n=None):
+    return f"{v:.1f} [{lo:.1f}, {hi:.1f}]" + (f" (n={n})" if n is not None else "")
+
+
 def _ours(ev: pd.DataFrame, threat: str) -> pd.DataFrame:
     d = ev[ev.threat == threat]
-    return pd.DataFrame({"dataset": d.dataset, "model": d.model, "kind": "ours: " + THREAT_LABEL[threat],
-                         "fgsm": d.fgsm, "pgd": d.pgd, "clean": d.clean, "pool": d.pool, "n_eval": d.n_eval})
+    cell = {k: [_ci_text(*t) for t in zip(d[k], d[f"{k}_lo"], d[f"{k}_hi"])] for k in ("clean", "fgsm", "pgd")}
+    return pd.DataFrame({"dataset": d.dataset, "model": d.model, "kind": "ours: " + THREAT_LABEL[threat], **cell,
+                         "pool": d.pool, "n_eval": d.n_eval})
 
 
 def paper_vs_ours(which: str, profile: str | None = None) -> pd.DataFrame:
-    """Table 1, 2 or 3 of the paper with our rows for the same models under both threat models."""
+    """Table 1, 2 or 3 of the paper with our rows for the same models under each threat model (% [95 % CI])."""
     ev = evaluations(profile)
     pool = "avg" if which == "3" else "max"
     ev = ev[ev.pool == pool]
     if which == "2":
         ev = ev[ev.model.str.startswith("SEW")]
     ref = paper.table(which)
-    ours = pd.concat([_ours(ev, t) for t in ("standard", "authors")])
+    ref = ref.assign(**{k: ref[k].map(lambda v: f"{v:.2f}") for k in ("clean", "fgsm", "pgd")})
+    ours = pd.concat([_ours(ev, t) for t in THREATS])
     if which == "1" and not (ev.dataset == "cifar100").any():
         ours["dataset"] = ours["dataset"] + " (CIFAR-100 not run)"
     out = pd.concat([ref.assign(n_eval=None), ours], ignore_index=True)
@@ -98,50 +138,113 @@ def paper_vs_ours(which: str, profile: str | None = None) -> pd.DataFrame:
     return out[["dataset", "model", "kind", "clean", "fgsm", "pgd", "n_eval"]]
 
 
+def pooled_seed_var(profile: str | None = None, key: str = "pgd", threat: str = "standard") -> float | None:
+    """Pooled between-seed variance of one accuracy over the profile's models with seed replicates."""
+    groups = [[ps[key] for ps in seed_outcomes(c, threat)] for c in configs(profile).values() if c.replicates]
+    return stats.seed_variance(groups)
+
+
+def compare_models(cfg_a, cfg_b, key: str, expected: int, threat: str = "standard", profile=None) -> dict:
+    """:func:`snnlib.stats.model_comparison` of one accuracy of two configs (all their seeds), a minus b."""
+    a = [ps[key] for ps in seed_outcomes(cfg_a, threat)]
+    b = [ps[key] for ps in seed_outcomes(cfg_b, threat)]
+    return stats.model_comparison(a, b, expected, pooled_var=pooled_seed_var(profile or cfg_a.profile, key, threat))
+
+
 def pooling_deltas(profile: str | None = None) -> pd.DataFrame:
-    """Table 3's deltas (AvgPool minus MaxPool) in the paper and ours, with paired standard errors."""
+    """Table 3's deltas (AvgPool minus MaxPool) in the paper and ours, with seed-aware 95 % intervals."""
     rows = []
     p2, p3 = paper.table("2"), paper.table("3")
     for _, r3 in p3.iterrows():
         r2 = p2[(p2.dataset == r3.dataset) & (p2.model == r3.model)].iloc[0]
-        rows.append({"dataset": r3.dataset, "model": r3.model, "source": "paper",
+        rows.append({"dataset": r3.dataset, "model": r3.model, "source": "paper", "seeds": "1 (unstated)",
                      **{f"Δ{k}": r3[k] - r2[k] for k in ("clean", "fgsm", "pgd")}})
     by = {(c.data.dataset, c.model.arch, c.model.pool): c for c in configs(profile).values()}
     for (ds, arch, pool), cfg in by.items():
         if pool != "avg" or (ds, arch, "max") not in by:
             continue
-        for threat in ("standard", "authors"):
-            a, m = evaluation(cfg, threat), evaluation(by[(ds, arch, "max")], threat)
-            row = {"dataset": ds, "model": ARCH_LABEL[arch], "source": f"ours: {THREAT_LABEL[threat]}"}
-            for k, key in (("clean", "clean"), ("fgsm", f"fgsm@{a['final']['eps']}"), ("pgd", f"pgd@{a['final']['eps']}")):
-                d, se = paired_delta(a["per_sample"][key], m["per_sample"][key])
-                row[f"Δ{k}"], row[f"se Δ{k}"] = 100 * d, 100 * se
-            rows.append(row)
+        mx = by[(ds, arch, "max")]
+        row = {"dataset": ds, "model": ARCH_LABEL[arch], "source": f"ours: {THREAT_LABEL['standard']}",
+               "seeds": f"{1 + len(cfg.replicates)} vs {1 + len(mx.replicates)}"}
+        for k, sign in (("clean", +1), ("fgsm", -1), ("pgd", -1)):
+            c = compare_models(cfg, mx, k, sign, profile=profile)
+            row.update({f"Δ{k}": 100 * c["diff"], f"Δ{k} lo": 100 * c["lo"], f"Δ{k} hi": 100 * c["hi"],
+                        f"Δ{k} verdict": c["verdict"], f"Δ{k} mde": 100 * c["mde"]})
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
-def sweep(profile: str | None = None) -> pd.DataFrame:
-    """Accuracy against eps for the SEW models (Fig. 2), tidy: model, threat, attack, eps, acc."""
+def sweep(profile: str | None = None, roles=("paper",)) -> pd.DataFrame:
+    """Accuracy against eps for the SEW models (Fig. 2), tidy: model, attack, eps, acc, clean, n."""
     rows = []
-    for cfg in configs(profile).values():
-        if not cfg.model.arch.startswith("sew"):
-            continue
-        r = evaluation(cfg, "standard")
-        for s in r["sweep"]:
-            for atk in ("fgsm", "pgd"):
-                rows.append({"model": f"{label(cfg)} ({cfg.model.pool})", "dataset": cfg.data.dataset,
-                             "threat": "standard", "attack": atk.upper(),
-                             "eps": s["eps"], "acc": s[f"{atk}_acc"], "clean": r["final"]["clean_acc"]})
+    for role in roles:
+        for cfg in (configs(profile) if role == "paper" else by_role(profile, role)).values():
+            if not cfg.model.arch.startswith("sew"):
+                continue
+            r = evaluation(cfg, "standard")
+            for s in r["sweep"]:
+                for atk in ("fgsm", "pgd"):
+                    rows.append({"model": f"{label(cfg)} ({cfg.model.pool})" + ("" if role == "paper" else f", {role}"),
+                                 "config": cfg.name, "dataset": cfg.data.dataset, "threat": "standard",
+                                 "attack": atk.upper(), "eps": s["eps"], "acc": s[f"{atk}_acc"],
+                                 "clean": r["final"]["clean_acc"], "n": r["data"]["n_eval"]})
     return pd.DataFrame(rows)
 
 
-def parameter_table() -> pd.DataFrame:
-    """Parameter counts of the six architectures at full width and at each quick-profile width."""
-    widths = sorted({64, *[c.model.width for c in config.load_profile("quick").values()]}, reverse=True)
+def parameter_table(profile: str | None = None) -> pd.DataFrame:
+    """Parameter counts of the six architectures at full width and at the widths of a profile's configs."""
+    widths = sorted({64, *[c.model.width for c in config.load_profile(profile).values()]}, reverse=True)
     rows = []
     for arch in ARCHS:
         row = {"architecture": ARCH_LABEL[arch]}
         for w in widths:
             row[f"params (width {w})"] = count_parameters(build_model(arch, 10, width=w))
         rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def stem_output_size(image: int = 32, width: int = 4) -> int:
+    """Side of the feature map after the stem (7x7/2 conv, 3x3/2 pool) for ``image`` x ``image`` inputs."""
+    net = build_model("sew_resnet18", 10, width=width)
+    with torch.no_grad():
+        z = net.maxpool(net.conv1(torch.zeros(1, 1, 3, image, image)))
+    return int(z.shape[-1])
+
+
+def _fmt(ps_key) -> str:
+    a = stats.accuracy(ps_key)
+    return f"{100 * a['acc']:.1f} [{100 * a['lo']:.1f}, {100 * a['hi']:.1f}]"
+
+
+def controls_table(profile: str | None = None) -> pd.DataFrame:
+    """The headline SEW-ResNet-18 next to the defended baseline and the controls, under the identical attacks on the
+    same images: the evaluation subset's clean / FGSM / PGD-7 (%, exact 95% intervals), and the audit subset's
+    PGD-7 and worst case (the same PGD-7 on fewer images, cross-referenced)."""
+    from .. import audit
+
+    main = main_config(profile)
+    cfgs = [main, *by_role(profile, "defended").values(), *by_role(profile, "control").values()]
+    rows = []
+    for cfg in cfgs:
+        train.ensure_trained(cfg)
+        ps = outcomes(cfg)
+        a = audit.run_config(cfg)["final"]
+        rows.append({"model": cfg.name, "role": cfg.role, "n (evaluation)": len(ps["clean"]), "clean": _fmt(ps["clean"]),
+                     "FGSM": _fmt(ps["fgsm"]), "PGD-7": _fmt(ps["pgd"]), "n (audit)": a["n_eval"],
+                     "PGD-7 (audit subset)": stats.fmt_acc(a["pgd7"]).split(" (n")[0],
+                     "worst case (audit)": stats.fmt_acc(a["worst"]).split(" (n")[0]})
+    return pd.DataFrame(rows)
+
+
+def shape_table(profile: str | None = None) -> pd.DataFrame:
+    """Fig. 2's shape: PGD accuracy at each eps of the sweep and the share of the clean-to-8/255 drop already lost
+    at 2/255, for the SEW models and the defended baseline (mean over seeds where there are several)."""
+    sw = sweep(profile, roles=("paper", "defended"))
+    rows = []
+    for name, g in sw[sw.attack == "PGD"].groupby("model", sort=False):
+        acc = g.groupby("eps").acc.mean()
+        clean = g.clean.iloc[0]
+        e_lo, e_hi = acc.index.min(), acc.index.max()
+        rows.append({"model": name, "clean": 100 * clean, **{f"PGD @ {e * 255:.0f}/255": 100 * v for e, v in acc.items()},
+                     "share of the drop at the smallest eps": (clean - acc[e_lo]) / max(clean - acc[e_hi], 1e-9)})
     return pd.DataFrame(rows)

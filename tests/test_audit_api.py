@@ -1,0 +1,106 @@
+"""Audit your own SNN: snnlib.audit.audit on a model written without SpikingJelly, and the CLI's bad inputs."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from snnlib import audit
+from snnlib.errors import SnnlibError
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE / "models"))
+import tiny_lif  # noqa: E402
+
+TINY = dict(ladder_steps=[2, 4], trace_steps=3, sweep_steps=2, sweep_eps=[8 / 255, 1.0], estimator_steps=2,
+            apgd_steps=2, sapgd_steps=2, level_steps=2, square_queries=4, spsa_steps=2, spsa_samples=2,
+            transfer_steps=2, noise_draws=2, eot_samples=2, diagnostics_images=0, batch_size=8)
+
+
+@pytest.fixture(scope="module")
+def data():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(16, 3, 32, 32, generator=g)
+    return x, tiny_lif.build()(x).argmax(1)  # labels the model gets right: all attacked
+
+
+def test_audit_hand_written_lif(data, tmp_path):
+    x, y = data
+    rep = audit.audit(tiny_lif.build(), x, y, budget="quick", label="tiny LIF", progress=False, **TINY)
+    card = rep.card
+    for key in ("clean_acc", "pgd7_acc", "worst_case_acc", "worst_case_interval", "attacks", "flags", "verdict",
+                "settings", "env"):
+        assert key in card
+    assert card["clean_acc"] == 1.0 and card["worst_case_acc"] <= card["pgd7_acc"]
+    lo, hi = card["worst_case_interval"]
+    assert 0 <= lo <= card["worst_case_acc"] <= hi <= 1
+    assert all({"name", "group", "eps", "acc", "n"} <= set(a) for a in card["attacks"])
+    assert all({"name", "fired", "evidence", "rule"} <= set(f) for f in card["flags"])
+    flags = {f["name"]: f for f in card["flags"]}
+    assert not flags["randomness"]["fired"] and not flags["probabilities"]["fired"]
+    skipped = {s["attack"] for s in card["skipped"]}  # no SpikingJelly neurons, no phase encoder
+    assert any("ASSG" in s for s in skipped) and any("atan-2" in s for s in skipped)
+    files = rep.save(tmp_path)
+    md = Path(files["markdown"]).read_text()
+    assert "strength.png" in md and "Red flags" in md and Path(files["figure"]).stat().st_size > 0
+    assert json.loads(Path(files["json"]).read_text())["n"] == len(y)
+
+
+def test_audit_flags_a_stateful_model_and_uses_eot(data):
+    x, y = data
+    rep = audit.audit(tiny_lif.build_leaky(), x, y, budget="quick", progress=False, **TINY)
+    flag = {f["flag"]: f for f in rep.result["flags"]}["randomness"]
+    assert flag["fired"] and flag["evidence"].startswith("stateful")
+    assert any(a["group"] == "eot" for a in rep.result["attacks"])
+
+
+def test_audit_flags_probabilities(data):
+    x, y = data
+    rep = audit.audit(tiny_lif.build_probs(), x, y, budget="quick", progress=False, **TINY)
+    assert {f["flag"]: f["fired"] for f in rep.result["flags"]}["probabilities"]
+
+
+def test_audit_bad_inputs(data):
+    x, y = data
+    with pytest.raises(SnnlibError, match=r"\[0,1\]"):
+        audit.audit(tiny_lif.build(), x * 255, y)
+    with pytest.raises(SnnlibError, match=r"logits \[B,K\]"):
+        audit.audit(tiny_lif.build_wrong_shape(), x, y)
+    with pytest.raises(SnnlibError, match="10 classes"):
+        audit.audit(tiny_lif.build_wrong_classes(), x, y, n_classes=10)
+    with pytest.raises(SnnlibError, match="0..9"):
+        audit.audit(tiny_lif.build(), x, y + 10)
+    with pytest.raises(SnnlibError, match="budget"):
+        audit.audit(tiny_lif.build(), x, y, budget="huge")
+    with pytest.raises(SnnlibError, match="must be a positive integer"):
+        audit.audit(tiny_lif.build(), x, y, ladder_restarts=-1)
+    with pytest.raises(SnnlibError, match=r"\[0, 1\]"):
+        audit.audit(tiny_lif.build(), x, y, eps=2.0)
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "snnlib", "audit", *args], capture_output=True, text=True, timeout=600)
+
+
+def test_cli_bad_inputs_one_line(tmp_path, cifar_dir):
+    model = str(HERE / "models" / "tiny_lif.py")
+    data = f"imagefolder:{cifar_dir}"
+    bad = tmp_path / "bad.pt"
+    bad.write_text("garbage")
+    cases = [(["--model", "no_such_module:build", "--data", data], "cannot import module"),
+             (["--model", f"{model}:nothing", "--data", data], "no callable 'nothing'"),
+             (["--model", f"{model}:build_bad", "--data", data], "must return a torch.nn.Module"),
+             (["--model", f"{model}:build", "--data", data, "--checkpoint", str(bad)], "could not be read"),
+             (["--model", f"{model}:build", "--data", data, "--n", "100000"], "larger than the test set"),
+             (["--model", f"{model}:build_wrong_shape", "--data", data, "--n", "10"], "logits [B,K]"),
+             (["--model", f"{model}:build_wrong_classes", "--data", data, "--n", "10"], "10 classes")]
+    for args, msg in cases:
+        out = _cli(*args, "--out", str(tmp_path / "o"), "-q")
+        assert out.returncode == 2, (args, out.stderr[-500:])
+        assert msg in out.stderr and "Traceback" not in out.stderr, (args, out.stderr[-500:])
+    torch.save({"fc1.weight": torch.zeros(1)}, tmp_path / "wrong.pt")
+    out = _cli("--model", f"{model}:build", "--data", data, "--checkpoint", str(tmp_path / "wrong.pt"), "-q")
+    assert out.returncode == 2 and "does not fit the model" in out.stderr
