@@ -40,7 +40,7 @@ unit:
 
 nbval:
 	rm -rf $(NB) && mkdir -p $(NB)
-	for f in book/*.md; do $(PYTHON) -m jupytext --quiet --to ipynb -o $(NB)/$$(basename $${f%.md}).ipynb $$f || exit 1; done
+	for f in book/[!_]*.md; do $(PYTHON) -m jupytext --quiet --to ipynb -o $(NB)/$$(basename $${f%.md}).ipynb $$f || exit 1; done
 	$(PYTHON) -m pytest --nbval-lax $(NB) -p no:cacheprovider
 
 figures:

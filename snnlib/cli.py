@@ -1,4 +1,4 @@
-"""Command line: ``python -m snnlib train | evaluate | audit | publish | figures | bench | gpu-check``.
+"""Command line: ``python -m snnlib train | evaluate | audit | publish | reproduce | figures | bench | gpu-check``.
 
 Every command ends by printing one line of JSON with its final metrics and the
 path of its result file. Bad input gets one line of explanation, no stack trace.
@@ -55,8 +55,9 @@ def parser() -> argparse.ArgumentParser:
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(e)
     e.add_argument("--checkpoint", metavar="PATH", help="evaluate this checkpoint instead of the run's best")
-    e.add_argument("--threat", choices=["standard", "authors"],
-                   help="threat-model preset: standard (pixel + BN eval) or authors (spike + BN train)")
+    e.add_argument("--threat", choices=["standard", "authors", "authors-6"],
+                   help="threat-model preset: standard (pixel + BN eval), authors (spike + BN train, 8/255) or "
+                        "authors-6 (the same at the 6/255 the authors' code uses); as the book evaluates them")
     e.add_argument("--suite", choices=["standard", "audit"], default="standard",
                    help="standard: clean/FGSM/PGD (+ eps sweep); audit: the gradient-obfuscation audit")
     b = sub.add_parser("bench", help="time snnlib against the authors' pipeline, same weights and batch")
@@ -95,7 +96,18 @@ def parser() -> argparse.ArgumentParser:
     gc.add_argument("--budget", type=float, default=540, help="seconds the training parts may take in all")
     f = sub.add_parser("figures", help="export every figure (PDF, PNG) and table (CSV, LaTeX) to figures/")
     f.add_argument("--out", metavar="DIR", help="folder to write to (default figures/)")
+    _add_reproduce(sub)
     return ap
+
+
+def _add_reproduce(sub):
+    from .reproduce import STAGES
+
+    r = sub.add_parser("reproduce", help="every result the book reads for the named configs (cached; resumable)",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("configs", nargs="+", metavar="CONFIG", help="config names of the profile (SNNLIB_PROFILE)")
+    r.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated subset of {','.join(STAGES)}")
+    r.add_argument("-q", "--quiet", action="store_true", help="no per-epoch log lines")
 
 
 def _load(args) -> config.Config:
@@ -180,7 +192,16 @@ def cmd_publish(args) -> dict:
             "sha256": checkpoints.sha256(path)}
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "bench": cmd_bench, "figures": cmd_figures,
+def cmd_reproduce(args) -> dict:
+    from .reproduce import reproduce
+
+    cfgs = [config.load_config(config.resolve(n)) for n in args.configs]
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    log = (lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
+    return {"command": "reproduce", "files": {c.name: reproduce(c, stages, log) for c in cfgs}}
+
+
+COMMANDS = {"reproduce": cmd_reproduce, "train": cmd_train, "evaluate": cmd_evaluate, "bench": cmd_bench, "figures": cmd_figures,
             "publish": cmd_publish, "audit": cmd_audit, "gpu-check": cmd_gpu_check}
 
 

@@ -15,15 +15,21 @@ from .attacks import THREAT_MODELS
 from .build import load_data
 from .checkpoints import load_trained
 from .config import Config, with_overrides
+from .errors import SnnlibError
 
 THREAT_SETS = {k: [f"attack.space={s}", f"attack.bn={b}"] for k, (s, b) in THREAT_MODELS.items()}
 #: the authors' threat model at the eps their code actually uses (their adv_test_step passes none: 6/255)
 THREAT_SETS["authors-6"] = [*THREAT_SETS["authors"], "attack.eps=6/255"]
 
 
-def eval_config(cfg: Config, threat: str | None = None, sweep: bool = True, extra=()) -> Config:
-    """``cfg`` with a named threat model (``standard`` or ``authors``) and with or without the eps sweep."""
+def eval_config(cfg: Config, threat: str | None = None, sweep: bool | None = None, extra=()) -> Config:
+    """``cfg`` with a named threat model (a key of :data:`THREAT_SETS`), with or without the eps sweep; by
+    default (``sweep=None``) the book's rule: the sweep (Fig. 2) for SEW models under the standard threat only."""
+    if threat is not None and threat not in THREAT_SETS:
+        raise SnnlibError(f"unknown threat model {threat!r}; expected one of: {', '.join(THREAT_SETS)}")
     sets = list(THREAT_SETS[threat]) if threat else []
+    if sweep is None:
+        sweep = threat in (None, "standard") and cfg.model.arch.startswith("sew")
     if not sweep:
         sets.append("attack.eps_sweep=[]")
     return with_overrides(cfg, [*sets, *extra])

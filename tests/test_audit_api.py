@@ -85,22 +85,47 @@ def _cli(*args):
     return subprocess.run([sys.executable, "-m", "snnlib", "audit", *args], capture_output=True, text=True, timeout=600)
 
 
-def test_cli_bad_inputs_one_line(tmp_path, cifar_dir):
+def test_cli_bad_inputs_one_line(tmp_path, cifar_dir, capsys):
+    from snnlib import cli
+
     model = str(HERE / "models" / "tiny_lif.py")
     data = f"imagefolder:{cifar_dir}"
     bad = tmp_path / "bad.pt"
     bad.write_text("garbage")
-    cases = [(["--model", "no_such_module:build", "--data", data], "cannot import module"),
-             (["--model", f"{model}:nothing", "--data", data], "no callable 'nothing'"),
+    torch.save({"fc1.weight": torch.zeros(1)}, tmp_path / "wrong.pt")
+    cases = [(["--model", f"{model}:nothing", "--data", data], "no callable 'nothing'"),
              (["--model", f"{model}:build_bad", "--data", data], "must return a torch.nn.Module"),
              (["--model", f"{model}:build", "--data", data, "--checkpoint", str(bad)], "could not be read"),
+             (["--model", f"{model}:build", "--data", data, "--checkpoint", str(tmp_path / "wrong.pt")],
+              "does not fit the model"),
              (["--model", f"{model}:build", "--data", data, "--n", "100000"], "larger than the test set"),
              (["--model", f"{model}:build_wrong_shape", "--data", data, "--n", "10"], "logits [B,K]"),
              (["--model", f"{model}:build_wrong_classes", "--data", data, "--n", "10"], "10 classes")]
-    for args, msg in cases:
-        out = _cli(*args, "--out", str(tmp_path / "o"), "-q")
-        assert out.returncode == 2, (args, out.stderr[-500:])
-        assert msg in out.stderr and "Traceback" not in out.stderr, (args, out.stderr[-500:])
-    torch.save({"fc1.weight": torch.zeros(1)}, tmp_path / "wrong.pt")
-    out = _cli("--model", f"{model}:build", "--data", data, "--checkpoint", str(tmp_path / "wrong.pt"), "-q")
-    assert out.returncode == 2 and "does not fit the model" in out.stderr
+    for args, msg in cases:  # in process: the same main() the command runs
+        rc = cli.main(["audit", *args, "--out", str(tmp_path / "o"), "-q"])
+        err = capsys.readouterr().err
+        assert rc == 2 and msg in err and "Traceback" not in err and err.count("\n") == 1, (args, err[-500:])
+    out = _cli("--model", "no_such_module:build", "--data", data, "-q")  # and once as the real command
+    assert out.returncode == 2 and "cannot import module" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_interrupted_audit_resumes_to_the_same_result(data, tmp_path, monkeypatch):
+    from snnlib.audit import checks, run
+
+    x, y = data
+    s = audit.AuditSettings.for_budget("quick", **TINY)
+    whole = run.run_suite(tiny_lif.build(), x, y, s, progress=False)
+    partial = tmp_path / "audit.partial.json"
+
+    def stop(suite):
+        raise KeyboardInterrupt
+
+    names = [n for n, _ in checks.CHECKS]
+    cut = names.index("black_box")
+    monkeypatch.setattr(run, "CHECKS", checks.CHECKS[:cut] + [("black_box", stop)] + checks.CHECKS[cut + 1:])
+    with pytest.raises(KeyboardInterrupt):
+        run.run_suite(tiny_lif.build(), x, y, s, progress=False, partial=partial)
+    assert json.loads(partial.read_text())["done"] == names[:cut]
+    monkeypatch.setattr(run, "CHECKS", checks.CHECKS)
+    resumed = run.run_suite(tiny_lif.build(), x, y, s, progress=False, partial=partial)
+    assert resumed["per_sample"] == whole["per_sample"] and resumed["final"] == whole["final"]

@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
+
+import torch
 
 from tqdm import tqdm
 
@@ -20,18 +23,27 @@ from .suite import Suite
 
 
 def run_suite(model, x, y, settings: AuditSettings | None = None, ann=None, snn_source=None, n_classes: int = 10,
-              device="cpu", labels: dict | None = None, progress: bool | None = None) -> dict:
+              device="cpu", labels: dict | None = None, progress: bool | None = None, partial=None) -> dict:
     """Run the whole audit on images ``x`` (``[N,C,H,W]`` in [0,1]) and labels ``y``; return a result dict.
 
     ``ann`` and ``snn_source`` are the transfer sources (classifiers on the same images), skipped if
-    None. The checks and their order are :data:`snnlib.audit.checks.CHECKS`.
+    None. The checks and their order are :data:`snnlib.audit.checks.CHECKS`; each starts from its own
+    seed, so a run resumed from ``partial`` (a JSON file written after every finished check, for
+    long audits that may be stopped) finds what an uninterrupted one finds.
     """
     suite = Suite(model, x, y, settings or AuditSettings(), device, ann, snn_source, n_classes, labels)
+    done = suite.restore(results.read_json(partial)) if partial is not None and Path(partial).exists() else []
     bar = tqdm(CHECKS, desc="audit", disable=None if progress is None else not progress, leave=False)
-    for name, check in bar:
+    for i, (name, check) in enumerate(bar):
+        if name in done:
+            continue
         bar.set_postfix_str(name)
+        torch.manual_seed(suite.key(500 + i))  # attacks that draw from the global generator (torchattacks)
         check(suite)
         suite.clock(name)
+        done.append(name)
+        if partial is not None:
+            results.write_json(partial, suite.state(done))
     return derive(suite.result())
 
 
@@ -89,8 +101,10 @@ def _compute(cfg, s, sources, key, device):
     idx = stratified_indices(ds.targets, per_class, cfg.split_seed)
     x, y = ds.batch(idx)
     labels = {k: c.name for k, c in sources.items() if c is not None}
+    partial = results.run_dir(cfg) / f"audit-{key[:10]}.partial.json"
     r = run_suite(model, x, y, s, ann=loaded.get("ann"), snn_source=loaded.get("snn"), n_classes=ds.num_classes,
-                  device=device, labels=labels)
+                  device=device, labels=labels, partial=partial)
+    partial.unlink(missing_ok=True)
     return {"kind": "audit", "run_id": cfg.run_id, "name": cfg.name, "eval_key": cfg.eval_key(), "audit_key": key,
             "config": cfg.to_dict(), "settings": s.to_dict(), "env": results.environment(device, cfg.seed),
             "sources": {k: (c.run_id if c is not None else None) for k, c in sources.items()},

@@ -86,6 +86,20 @@ class Suite:
         self.timings[name] = time.time() - self._t0
         self._t0 = time.time()
 
+    def state(self, done: list) -> dict:
+        """What the finished checks found, for a partial file that a resumed run restarts from."""
+        return {"done": list(done), "att": None if self.att is None else self.att.tolist(),
+                "deterministic": self.deterministic, "attacks": self.attacks, "extra": self.extra,
+                "timings": self.timings, "robust": {k: v.int().tolist() for k, v in self.robust.items()}}
+
+    def restore(self, st: dict) -> list:
+        """Load a :meth:`state`; return the names of the checks it had finished."""
+        self.att = None if st["att"] is None else torch.tensor(st["att"], dtype=torch.long)
+        self.deterministic, self.attacks, self.extra = st["deterministic"], st["attacks"], st["extra"]
+        self.timings = st["timings"]
+        self.robust = {k: torch.tensor(v, dtype=torch.bool) for k, v in st["robust"].items()}
+        return list(st["done"])
+
     def result(self) -> dict:
         return {"n_eval": self.n, "n_attacked": len(self.att), "attacks": self.attacks, **self.extra,
                 "per_sample": {k: v.int().tolist() for k, v in self.robust.items()},

@@ -30,17 +30,20 @@ def _probe(cfg, n: int, swap: bool) -> dict:
             "rows": df.to_dict("records")}
 
 
+def probe_result(cfg, n: int = 200, swap: bool = True) -> dict:
+    """:func:`_probe` of one config, cached as ``results/<profile>/<run_id>/probe-<key>-<n>-<swap>.json``."""
+    out = results.run_dir(cfg) / f"probe-{cfg.eval_key()[:10]}-{n}-{int(swap)}.json"
+    return results.cached(out, lambda: _probe(cfg, n, swap))
+
+
 def sparsity(profile: str | None = None, n: int = 200, swap: bool = False) -> pd.DataFrame:
     """Per-op gradient sparsity of every SEW model on ``n`` eval images (Figs. 3/5), cached as JSON.
 
     ``swap=True`` also probes each MaxPool model with its stem pool swapped for AvgPool *on the same
     weights*, which isolates the pooling op's own effect.
     """
-    frames = []
-    for cfg in configs(profile).values():
-        if cfg.model.arch.startswith("sew"):
-            out = results.run_dir(cfg) / f"probe-{cfg.eval_key()[:10]}-{n}-{int(swap)}.json"
-            frames.append(pd.DataFrame(results.cached(out, lambda: _probe(cfg, n, swap))["rows"]))
+    frames = [pd.DataFrame(probe_result(cfg, n, swap)["rows"]) for cfg in configs(profile).values()
+              if cfg.model.arch.startswith("sew")]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -104,13 +107,16 @@ def _authors_probe(cfg) -> dict:
             "rows": authors.probe(model, x, y)}
 
 
+def authors_probe_result(cfg) -> dict:
+    """:func:`_authors_probe` of one config, cached as ``results/<profile>/<run_id>/authors-probe-<key>.json``."""
+    return results.cached(results.run_dir(cfg) / f"authors-probe-{cfg.eval_key()[:10]}.json",
+                          lambda: _authors_probe(cfg))
+
+
 def authors_probe(profile: str | None = None) -> pd.DataFrame:
     """The authors' probe (:func:`snnlib.authors.probe`) on the profile's SEW-ResNet-18 models, cached as JSON."""
-    frames = []
-    for cfg in configs(profile).values():
-        if cfg.model.arch == "sew_resnet18":
-            out = results.run_dir(cfg) / f"authors-probe-{cfg.eval_key()[:10]}.json"
-            frames.append(pd.DataFrame(results.cached(out, lambda: _authors_probe(cfg))["rows"]).assign(pool=cfg.model.pool))
+    frames = [pd.DataFrame(authors_probe_result(cfg)["rows"]).assign(pool=cfg.model.pool)
+              for cfg in configs(profile).values() if cfg.model.arch == "sew_resnet18"]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -154,15 +160,18 @@ def _weight_sparsity(cfg, n: int) -> dict:
             "rows": probes.weight_gradient_sparsity(model, x, y).to_dict("records")}
 
 
+def weight_sparsity_result(cfg, n: int = 16) -> dict:
+    """:func:`_weight_sparsity` of one config, cached as ``results/<profile>/<run_id>/wsparsity-<key>-<n>.json``."""
+    return results.cached(results.run_dir(cfg) / f"wsparsity-{cfg.train_key()[:10]}-{n}.json",
+                          lambda: _weight_sparsity(cfg, n))
+
+
 def weight_sparsity(profile: str | None = None, n: int = 16) -> pd.DataFrame:
     """Weight-gradient, gradient-times-input and input-gradient sparsity per convolution of the SEW-18 models
     (one training batch of ``n``, BN in train mode), cached as JSON."""
-    frames = []
-    for cfg in configs(profile).values():
-        if cfg.model.arch == "sew_resnet18":
-            out = results.run_dir(cfg) / f"wsparsity-{cfg.train_key()[:10]}-{n}.json"
-            frames.append(pd.DataFrame(results.cached(out, lambda: _weight_sparsity(cfg, n))["rows"])
-                          .assign(model=f"{label(cfg)} ({cfg.model.pool})", pool=cfg.model.pool))
+    frames = [pd.DataFrame(weight_sparsity_result(cfg, n)["rows"]).assign(model=f"{label(cfg)} ({cfg.model.pool})",
+                                                                          pool=cfg.model.pool)
+              for cfg in configs(profile).values() if cfg.model.arch == "sew_resnet18"]
     return pd.concat(frames, ignore_index=True)
 
 

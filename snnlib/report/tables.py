@@ -59,24 +59,26 @@ def profile_facts(profile: str | None = None) -> dict:
     return {"profile": p, "scale": scale(main_config(p))}
 
 
-def evaluation(cfg: config.Config, threat: str = "standard") -> dict:
+def evaluation(cfg: config.Config, threat: str = "standard", sweep: bool | None = None) -> dict:
     """The cached clean/FGSM/PGD evaluation of ``cfg`` under a named threat model (``standard``, ``authors`` at
-    8/255, ``authors-6`` at the 6/255 the authors' code uses). Standard-threat evaluations of SEW models include
-    the eps sweep (Fig. 2)."""
-    sweep = threat == "standard" and cfg.model.arch.startswith("sew")
+    8/255, ``authors-6`` at the 6/255 the authors' code uses). By default standard-threat evaluations of SEW
+    models include the eps sweep (Fig. 2)."""
     return experiments.evaluate(experiments.eval_config(cfg, threat, sweep=sweep))
 
 
-def outcomes(cfg: config.Config, threat: str = "standard", eps: float | None = None) -> dict:
+def outcomes(cfg: config.Config, threat: str = "standard", eps: float | None = None, sweep: bool | None = None) -> dict:
     """Per-image outcomes ``{clean, fgsm, pgd}`` of one evaluation (at ``eps``, default the config's)."""
-    r = evaluation(cfg, threat)
+    r = evaluation(cfg, threat, sweep)
     e = r["final"]["eps"] if eps is None else float(eps)
     return {"clean": r["per_sample"]["clean"], "fgsm": r["per_sample"][f"fgsm@{e}"], "pgd": r["per_sample"][f"pgd@{e}"]}
 
 
 def seed_outcomes(cfg: config.Config, threat: str = "standard", eps: float | None = None) -> list[dict]:
-    """:func:`outcomes` of ``cfg`` and of each of its seed replicates (same images)."""
-    return [outcomes(c, threat, eps) for c in config.replicates(cfg)]
+    """:func:`outcomes` of ``cfg`` and of each of its seed replicates (same images; the replicates are evaluated
+    without the eps sweep unless another eps is asked for)."""
+    reps = config.replicates(cfg)
+    return [outcomes(reps[0], threat, eps)] + [outcomes(c, threat, eps, None if eps is not None else False)
+                                               for c in reps[1:]]
 
 
 def _acc_cells(ps: dict) -> dict:
@@ -238,7 +240,7 @@ def controls_table(profile: str | None = None) -> pd.DataFrame:
 
 def shape_table(profile: str | None = None) -> pd.DataFrame:
     """Fig. 2's shape: PGD accuracy at each eps of the sweep and the share of the clean-to-8/255 drop already lost
-    at 2/255, for the SEW models and the defended baseline (mean over seeds where there are several)."""
+    at 2/255, for the SEW models and the defended baseline."""
     sw = sweep(profile, roles=("paper", "defended"))
     rows = []
     for name, g in sw[sw.attack == "PGD"].groupby("model", sort=False):
