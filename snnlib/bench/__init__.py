@@ -11,8 +11,8 @@ threat model. Modules: :mod:`.variants` (what runs), :mod:`.measure` (memory, sy
 
 from .checks import GRAD_TOL, LOGIT_TOL
 from .measure import peak_memory
-from .run import FULL, QUICK, TARGET_SPEEDUP, run
+from .run import FULL, QUICK, TARGET_SPEEDUP, for_build, run
 from .variants import EXTRAS, VARIANTS, Bench, snnlib_variant
 
-__all__ = ["run", "FULL", "QUICK", "TARGET_SPEEDUP", "VARIANTS", "EXTRAS", "Bench", "snnlib_variant", "GRAD_TOL",
+__all__ = ["run", "for_build", "FULL", "QUICK", "TARGET_SPEEDUP", "VARIANTS", "EXTRAS", "Bench", "snnlib_variant", "GRAD_TOL",
            "LOGIT_TOL", "peak_memory"]
