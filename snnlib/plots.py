@@ -56,6 +56,8 @@ def md_table(df: pd.DataFrame, caption: str, name: str, floatfmt: str = ".2f", *
     """
     from IPython.display import Markdown
 
+    if df.empty:  # keep the table (and its reference) valid, and say why it has no rows
+        df, kw = pd.DataFrame({"": ["no rows in the result this was built from"]}), {}
     body = df.to_markdown(index=False, floatfmt=floatfmt, missingval="–", **kw)
     return Markdown(f":::{{table}} {caption}\n:name: {name}\n:align: center\n\n{body}\n:::")  # colon fence: roles may go in the caption
 
