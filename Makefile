@@ -1,6 +1,6 @@
 # The README's two commands:
 #   make book   install, then build the book (quick profile unless SNNLIB_PROFILE=paper)
-#   make test   install, then unit tests, the notebooks under nbval, and a strict book build
+#   make test   install, then unit tests, the results (2 processes), the notebooks under nbval, a strict book build
 PYTHON ?= python
 PIP ?= $(PYTHON) -m pip
 NB := .nbtest
@@ -8,7 +8,8 @@ BOOK_FLAGS ?= -W -n --keep-going
 # jupyter-book 1.x has no `python -m jupyter_book`; call its CLI through the same interpreter.
 JB ?= $(PYTHON) -c "import sys; from jupyter_book.cli.main import main; sys.argv[0] = 'jupyter-book'; main()"
 
-.PHONY: install book test unit nbval build figures bench gpu-check clean
+.PHONY: install book test unit results nbval build figures bench gpu-check clean
+JOBS ?= 2
 
 install:
 	$(PIP) install -e ".[all]"
@@ -33,10 +34,15 @@ build:
 	$(JB) build . $(BOOK_FLAGS) $$all $(if $(filter paper,$(SNNLIB_PROFILE)),--path-output _build/paper,)
 	@mv $(STAMP).new $(STAMP)
 
-test: install unit nbval build
+test: install unit results nbval build
 
 unit:
 	$(PYTHON) -m pytest tests
+
+# Every per-config result the book reads (cached), in $(JOBS) single-threaded worker processes: on a
+# small CPU they do more than one process on every core. The chapters then only read them.
+results:
+	$(PYTHON) -m snnlib reproduce --all --jobs $(JOBS) --stages train,evaluate,probes,audit
 
 nbval:
 	rm -rf $(NB) && mkdir -p $(NB)

@@ -32,7 +32,7 @@ def save_checkpoint(path: Path, state: dict, fmt: str = CHECKPOINT_FORMAT) -> No
     """Write atomically: a temporary file in the same folder, then rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = places.temp_for(path)
     torch.save({"format": fmt, **state}, tmp)
     os.replace(tmp, path)
 

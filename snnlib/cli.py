@@ -105,7 +105,10 @@ def _add_reproduce(sub):
 
     r = sub.add_parser("reproduce", help="every result the book reads for the named configs (cached; resumable)",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    r.add_argument("configs", nargs="+", metavar="CONFIG", help="config names of the profile (SNNLIB_PROFILE)")
+    r.add_argument("configs", nargs="*", metavar="CONFIG", help="config names of the profile (SNNLIB_PROFILE)")
+    r.add_argument("--all", action="store_true", help="every config of the profile")
+    r.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="run the configs in N processes of cpus/N threads each (train all first, then the rest)")
     r.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated subset of {','.join(STAGES)}")
     r.add_argument("-q", "--quiet", action="store_true", help="no per-epoch log lines")
 
@@ -193,11 +196,16 @@ def cmd_publish(args) -> dict:
 
 
 def cmd_reproduce(args) -> dict:
-    from .reproduce import reproduce
+    from .reproduce import reproduce, reproduce_parallel
 
-    cfgs = [config.load_config(config.resolve(n)) for n in args.configs]
+    names = list(config.load_profile()) if args.all else args.configs
+    if not names or args.jobs < 1:
+        raise SnnlibError("reproduce needs config names or --all, and --jobs of at least 1")
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
     log = (lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
+    if args.jobs > 1:
+        return {"command": "reproduce", "files": reproduce_parallel(names, stages, args.jobs, log)}
+    cfgs = [config.load_config(config.resolve(n)) for n in names]
     return {"command": "reproduce", "files": {c.name: reproduce(c, stages, log) for c in cfgs}}
 
 

@@ -175,7 +175,7 @@ def _cached(cache_dir, key, make):
     images, targets, classes, scale = make()
     if f is not None:
         f.parent.mkdir(parents=True, exist_ok=True)
-        tmp = f.with_suffix(".tmp")
+        tmp = places.temp_for(f)
         torch.save({"images": images, "targets": targets, "classes": classes, "scale": scale}, tmp)
         tmp.replace(f)
     return images, targets, classes, scale

@@ -84,3 +84,9 @@ def figures_dir() -> Path:
 def zoo_dir(profile_name: str | None = None) -> Path:
     """Committed model weights of a profile: ``<project>/models/<profile>`` (see :mod:`snnlib.checkpoints`)."""
     return project_root() / "models" / (profile_name or profile())
+
+
+def temp_for(path: Path) -> Path:
+    """A temporary name next to ``path`` for an atomic write, unique to this process: parallel workers
+    (``reproduce --jobs``) may write the same cached file at once, and each renames its own copy."""
+    return path.with_name(f"{path.name}.{os.getpid()}.tmp")

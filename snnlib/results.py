@@ -44,7 +44,7 @@ def write_json(path: Path, obj: dict) -> Path:
     """Write JSON atomically (temporary file, then rename), with machine paths made portable."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = places.temp_for(path)
     tmp.write_text(portable(json.dumps(obj, indent=1, default=_jsonable)))
     os.replace(tmp, path)
     return path

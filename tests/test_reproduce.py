@@ -29,3 +29,21 @@ def test_reproduce_stages_and_cache(cifar_dir, monkeypatch):
 def test_reproduce_unknown_stage(cifar_dir):
     with pytest.raises(SnnlibError, match="unknown stage"):
         reproduce(tiny(cifar_dir), ("train", "plot"))
+
+
+def test_reproduce_parallel_matches_serial(cifar_dir, tmp_path):
+    """Two worker processes of one thread: every result found afterwards, as the serial run would leave it."""
+    from snnlib.reproduce import reproduce_parallel
+
+    paths = []
+    for name, seed in (("a", 1), ("b", 2)):
+        cfg = config.with_overrides(tiny(cifar_dir), [f"name={name}", f"seed={seed}"])
+        paths.append(str(tmp_path / f"{name}.yaml"))
+        (tmp_path / f"{name}.yaml").write_text(config.to_yaml(cfg))
+    logs = []
+    out = reproduce_parallel(paths, ("train",), jobs=2, log=logs.append)
+    assert set(out) == set(paths) and all(set(v) == {"train"} for v in out.values())
+    assert len(logs) == 2
+    with results.only_cached():  # the serial path finds exactly these files cached (in the same output root)
+        for p in paths:
+            assert reproduce(config.load_config(p), ("train",), log=logs.append) == out[p]

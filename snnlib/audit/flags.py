@@ -41,6 +41,10 @@ FLAG_TEXT = {
 }
 
 
+
+def _images(k: int) -> str:
+    return f"{k} image" + ("" if k == 1 else "s")
+
 def attack_acc(r: dict) -> dict:
     """``{attack name: accuracy}`` of one suite result."""
     return {a["attack"]: a["acc"] for a in r["attacks"]}
@@ -56,7 +60,7 @@ def _test(ps, a, b):
 
 
 def _ev(a, b, t):
-    return f"{b} breaks {t['a_only']} images {a} does not, the reverse {t['b_only']}; p = {t['p']:.3g}"
+    return f"{b} breaks {_images(t['a_only'])} {a} does not, the reverse {t['b_only']}; p = {t['p']:.3g}"
 
 
 def _group(r, *groups):
@@ -135,7 +139,7 @@ def flag_other_estimator_helps(r):
         return None
     best = min(tests, key=lambda k: tests[k]["p_holm"])
     t = tests[best]
-    return t["p_holm"] < A, (f"strongest: {best} breaks {t['a_only']} images ATan alpha=2 does not, the reverse "
+    return t["p_holm"] < A, (f"strongest: {best} breaks {_images(t['a_only'])} ATan alpha=2 does not, the reverse "
                              f"{t['b_only']}; Holm-corrected p = {t['p_holm']:.3g} over {len(tests)} estimators")
 
 
