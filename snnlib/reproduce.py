@@ -6,7 +6,7 @@ Stages, in order (each cached, so a stopped run resumes where it stopped):
 - ``train``: the config and its seed replicates;
 - ``publish``: their best weights into the zoo (``models/<profile>/``, checksummed);
 - ``evaluate``: clean / FGSM / PGD (Tables 1-3, Fig. 2's eps sweep for SEW models) under every threat
-  model for the paper's rows, the standard one for the replicates, controls and defended baseline;
+  model for the paper's rows, the standard one for the replicates (at the paper's eps and the sweep's smallest), controls and defended baseline;
 - ``probes``: gradient sparsity (Figs. 3/5), the authors' probe and weight-gradient sparsity;
 - ``audit``: the gradient-obfuscation audit at the profile's budget (hours for the medium profile).
 
@@ -34,7 +34,7 @@ def _evaluate(cfg: Config) -> list[str]:
 
     threats = THREATS if cfg.role == "paper" and cfg.model.neuron == "if" else ("standard",)
     out = [evaluation(cfg, t)["result_file"] for t in threats]
-    return out + [evaluation(c, "standard", sweep=False)["result_file"] for c in config.replicates(cfg)[1:]]
+    return out + [evaluation(c, "standard", sweep="short")["result_file"] for c in config.replicates(cfg)[1:]]
 
 
 def _probes(cfg: Config) -> list[str]:

@@ -59,14 +59,14 @@ def profile_facts(profile: str | None = None) -> dict:
     return {"profile": p, "scale": scale(main_config(p))}
 
 
-def evaluation(cfg: config.Config, threat: str = "standard", sweep: bool | None = None) -> dict:
+def evaluation(cfg: config.Config, threat: str = "standard", sweep: bool | str | None = None) -> dict:
     """The cached clean/FGSM/PGD evaluation of ``cfg`` under a named threat model (``standard``, ``authors`` at
     8/255, ``authors-6`` at the 6/255 the authors' code uses). By default standard-threat evaluations of SEW
     models include the eps sweep (Fig. 2)."""
     return experiments.evaluate(experiments.eval_config(cfg, threat, sweep=sweep))
 
 
-def outcomes(cfg: config.Config, threat: str = "standard", eps: float | None = None, sweep: bool | None = None) -> dict:
+def outcomes(cfg: config.Config, threat: str = "standard", eps: float | None = None, sweep: bool | str | None = None) -> dict:
     """Per-image outcomes ``{clean, fgsm, pgd}`` of one evaluation (at ``eps``, default the config's)."""
     r = evaluation(cfg, threat, sweep)
     e = r["final"]["eps"] if eps is None else float(eps)
@@ -75,10 +75,10 @@ def outcomes(cfg: config.Config, threat: str = "standard", eps: float | None = N
 
 def seed_outcomes(cfg: config.Config, threat: str = "standard", eps: float | None = None) -> list[dict]:
     """:func:`outcomes` of ``cfg`` and of each of its seed replicates (same images; the replicates are evaluated
-    without the eps sweep unless another eps is asked for)."""
+    at the paper's eps and the sweep's smallest, :func:`snnlib.experiments.short_sweep`, unless another eps is asked for)."""
     reps = config.replicates(cfg)
-    return [outcomes(reps[0], threat, eps)] + [outcomes(c, threat, eps, None if eps is not None else False)
-                                               for c in reps[1:]]
+    short = eps is None or float(eps) in {float(cfg.attack.eps), *experiments.short_sweep(cfg)}
+    return [outcomes(reps[0], threat, eps)] + [outcomes(c, threat, eps, "short" if short else None) for c in reps[1:]]
 
 
 def _acc_cells(ps: dict) -> dict:
