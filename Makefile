@@ -1,6 +1,6 @@
 # The README's two commands:
 #   make book   install, then build the book (quick profile unless SNNLIB_PROFILE=paper)
-#   make test   install; unit tests and the results (2 processes each); then the notebooks under nbval beside a strict book build
+#   make test   install; unit tests; the results (2 processes); then the notebooks under nbval beside a strict book build
 PYTHON ?= python
 PIP ?= $(PYTHON) -m pip
 NB := .nbtest
@@ -40,7 +40,7 @@ test: install
 	$(MAKE) -j2 nbval build
 
 unit:
-	$(PYTHON) -m pytest tests -n $(JOBS)
+	$(PYTHON) -m pytest tests
 
 # Every per-config result the book reads (cached), in $(JOBS) single-threaded worker processes: on a
 # small CPU they do more than one process on every core. The chapters then only read them.
