@@ -97,6 +97,9 @@ def parser() -> argparse.ArgumentParser:
     gc.add_argument("--budget", type=float, default=540, help="seconds the training parts may take in all")
     f = sub.add_parser("figures", help="export every figure (PDF, PNG) and table (CSV, LaTeX) to figures/")
     f.add_argument("--out", metavar="DIR", help="folder to write to (default figures/)")
+    sv = sub.add_parser("seed-variance", help="borrow another profile's between-seed variance for this profile's "
+                        "one-seed models (results/<profile>/seed-variance.json)")
+    sv.add_argument("--from", dest="source", default="quick", help="profile whose cached seed replicates to use (quick)")
     _add_reproduce(sub)
     return ap
 
@@ -213,7 +216,15 @@ def cmd_reproduce(args) -> dict:
     return {"command": "reproduce", "files": {c.name: reproduce(c, stages, log) for c in cfgs}}
 
 
-COMMANDS = {"reproduce": cmd_reproduce, "train": cmd_train, "evaluate": cmd_evaluate, "bench": cmd_bench, "figures": cmd_figures,
+def cmd_seed_variance(args) -> dict:
+    from .report.seeds import write_borrowed
+
+    out = write_borrowed(args.source)
+    return {"command": "seed-variance", "source": out["source_profile"], "target": out["target_profile"],
+            "sd_points": out["sd_points"], "variance": out["variance"]}
+
+
+COMMANDS = {"seed-variance": cmd_seed_variance, "reproduce": cmd_reproduce, "train": cmd_train, "evaluate": cmd_evaluate, "bench": cmd_bench, "figures": cmd_figures,
             "publish": cmd_publish, "audit": cmd_audit, "gpu-check": cmd_gpu_check}
 
 

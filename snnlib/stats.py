@@ -149,13 +149,14 @@ def seed_variance(groups: list) -> float | None:
 
 
 def model_comparison(per_image_a: list, per_image_b: list, expected: int = +1, pooled_var: float | None = None,
-                     metric=None, level: float = LEVEL) -> dict:
+                     metric=None, level: float = LEVEL, pooled_source: str | None = None) -> dict:
     """Compare two trained models, each given as one or more seeds of per-image outcomes on the same images.
 
     The difference ``d = mean(a) - mean(b)`` of the seed-averaged metric (default: accuracy) has variance
     ``s_a^2 / n_a + s_b^2 / n_b`` (between-seed, training randomness) ``+ var_i(d_i) / n`` (test-image
     sampling, paired: ``d_i`` is the per-image difference of the seed means). A model with one seed borrows
-    ``pooled_var`` (:func:`seed_variance` over the profile's multi-seed models) and the result says so.
+    ``pooled_var`` (:func:`seed_variance` over the profile's multi-seed models, or ``pooled_source`` says where it
+    comes from) and the result says so.
     Returns the difference, its normal interval, a two-sided p-value, the verdict against the ``expected``
     sign (``agrees``, ``contradicts``, ``cannot tell``) and the smallest effect the comparison could
     detect (one-sided, level :data:`ALPHA`, power 80 %). With several seeds on both sides the exact
@@ -172,7 +173,7 @@ def model_comparison(per_image_a: list, per_image_b: list, expected: int = +1, p
             var_seed += m.var(ddof=1) / len(m)
         elif pooled_var is not None:
             var_seed += pooled_var
-            notes.append(f"model {name} has one seed: its seed variance is the profile's pooled estimate")
+            notes.append(f"model {name} has one seed: its seed variance is " + (pooled_source or "the profile's pooled estimate"))
         else:
             notes.append(f"model {name} has one seed and no seed variance is known: training randomness not counted")
     di = A.mean(0) - B.mean(0)
@@ -190,11 +191,13 @@ def model_comparison(per_image_a: list, per_image_b: list, expected: int = +1, p
     return out
 
 
-def bootstrap_comparison(a: list, b: list, metric, n_boot: int = 2000, seed: int = 0, level: float = LEVEL) -> dict:
+def bootstrap_comparison(a: list, b: list, metric, n_boot: int = 2000, seed: int = 0, level: float = LEVEL,
+                         seed_var: float | None = None, seed_var_source: str | None = None) -> dict:
     """Difference ``metric(a) - metric(b)`` of a statistic of two models (each: a list over seeds of dicts of
     per-image outcomes on the same images), with a two-level bootstrap interval: seeds resampled within each
     model, images resampled jointly (the same images for both). ``metric`` maps one seed's dict to a number;
-    a model's value is the mean over its seeds."""
+    a model's value is the mean over its seeds. A model with one seed adds ``seed_var`` (the statistic's
+    between-seed variance, from elsewhere) to the bootstrap variance, and the interval becomes normal."""
     keys = list(a[0])
     A = {k: np.asarray([_bools(r[k]) for r in a], float) for k in keys}
     B = {k: np.asarray([_bools(r[k]) for r in b], float) for k in keys}
@@ -207,7 +210,15 @@ def bootstrap_comparison(a: list, b: list, metric, n_boot: int = 2000, seed: int
         img = rng.integers(0, n_img, n_img)
         boots[i] = val(A, rng.integers(0, len(a), len(a)), img) - val(B, rng.integers(0, len(b), len(b)), img)
     lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
-    return {"diff": diff, "lo": float(lo), "hi": float(hi), "n_seeds": (len(a), len(b)), "n_images": n_img}
+    single = [n for n, x in (("a", a), ("b", b)) if len(x) == 1]
+    notes = [f"model {n} has one seed: training randomness not counted" for n in single]
+    if single and seed_var is not None:
+        z = _st.norm.ppf((1 + level) / 2)
+        se = math.sqrt(boots.var(ddof=1) + len(single) * seed_var)
+        lo, hi = diff - z * se, diff + z * se
+        notes = [f"model {n} has one seed: its seed variance is " + (seed_var_source or "given") for n in single]
+    return {"diff": diff, "lo": float(lo), "hi": float(hi), "n_seeds": (len(a), len(b)), "n_images": n_img,
+            "notes": notes}
 
 
 # ------------------------------------------------------------ kept from the first version of the book

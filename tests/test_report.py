@@ -106,3 +106,34 @@ def test_exact_statistics():
     assert far["verdict"] == "agrees" and far["lo"] > 0 and "p_permutation" in far
     one = stats.model_comparison([[1] * 50 + [0] * 50], [[1] * 49 + [0] * 51], +1)
     assert one["verdict"] == "cannot tell" and one["notes"]  # one seed each, no seed variance known
+
+
+def test_one_seed_models_take_a_stated_seed_variance():
+    a, b = [[1] * 60 + [0] * 40], [[1] * 52 + [0] * 48]
+    bare = stats.model_comparison(a, b, +1)
+    lent = stats.model_comparison(a, b, +1, pooled_var=0.03 ** 2, pooled_source="seed variance borrowed from quick")
+    assert lent["hi"] - lent["lo"] > bare["hi"] - bare["lo"]
+    assert all("borrowed from quick" in n for n in lent["notes"]) and len(lent["notes"]) == 2
+    shape = lambda d: float(sum(d["x"]) / len(d["x"]))  # noqa: E731
+    x = [{"x": [1] * 30 + [0] * 20}], [{"x": [1] * 25 + [0] * 25}]
+    b0 = stats.bootstrap_comparison(*x, shape, n_boot=200)
+    b1 = stats.bootstrap_comparison(*x, shape, n_boot=200, seed_var=0.05 ** 2, seed_var_source="borrowed")
+    assert b1["diff"] == b0["diff"] and b1["hi"] - b1["lo"] > b0["hi"] - b0["lo"]
+    assert "not counted" in b0["notes"][0] and "borrowed" in b1["notes"][0]
+
+
+def test_borrowed_seed_variance_file(tiny_project):
+    from snnlib import places, results
+    from snnlib.errors import SnnlibError
+    from snnlib.report import seeds
+
+    with pytest.raises(SnnlibError, match="another profile"):
+        seeds.write_borrowed("quick", "quick")
+    with pytest.raises(SnnlibError, match="no config with seed replicates"):
+        seeds.write_borrowed("quick", "medium")  # the tiny project's quick configs have one seed each
+    assert seeds.borrowed("medium") is None
+    results.write_json(places.results_dir("medium") / seeds.FILE, {
+        "source_profile": "quick", "threat": "standard", "models": ["sew18_max"], "n_seeds": [3],
+        "variance": {"clean": 4e-4, "fgsm": None, "pgd": 1e-4, "shape": 0.01}})
+    assert seeds.borrowed("medium")["variance"]["pgd"] == 1e-4
+    assert seeds.shape({"clean": [1, 1, 1, 1], "pgd2": [1, 1, 0, 0], "pgd8": [0, 0, 0, 0]}) == 0.5

@@ -215,8 +215,8 @@ def _robust_of(suite, make):
 
 
 def check_adaptive(suite: Suite):
-    """6 + Wang et al. 2025: APGD-CE, APGD-DLR, SA-PGD with the training surrogate and with the adaptive
-    surrogate ASSG (per-sample worst over the A grid), and AutoAttack's standard version if the budget says so."""
+    """6: APGD-CE, APGD-DLR (Croce & Hein 2020) and Wang et al. 2025's step-size adaptive PGD with the training
+    surrogate."""
     s, std = suite.s, suite.std
     for name in ("apgd-ce", "apgd-dlr"):
         if name == "apgd-dlr" and suite.n_classes < 3:
@@ -227,15 +227,26 @@ def check_adaptive(suite: Suite):
     suite.record(f"SA-PGD-{s.sapgd_steps}", "adaptive",
                  _robust_of(suite, lambda g: SAPGD(std, suite.eps, s.sapgd_steps, generator=g)),
                  note="step-size adaptive PGD, training surrogate")
+
+
+def check_assg(suite: Suite):
+    """Wang et al. 2025: SA-PGD with the adaptive surrogate ASSG (per-sample worst over the A grid)."""
+    s, std = suite.s, suite.std
     try:
         models.require_spiking(suite.model, "ASSG")
-        per_a = [_robust_of(suite, lambda g, a=a: SAPGD(std, suite.eps, s.sapgd_steps, assg=a, generator=g))
-                 for a in s.assg_A]
-        suite.record(f"ASSG + SA-PGD-{s.sapgd_steps}", "adaptive", worst_case(dict(enumerate(per_a))),
-                     note="adaptive surrogate, A in " + ", ".join(f"{a:g}" for a in s.assg_A) + " (per-sample worst)")
-        suite.extra["assg"] = [{"A": a, "acc": float(v.float().mean())} for a, v in zip(s.assg_A, per_a)]
     except NotApplicable as e:
         suite.skip(f"ASSG + SA-PGD-{s.sapgd_steps}", "adaptive", str(e))
+        return
+    per_a = [_robust_of(suite, lambda g, a=a: SAPGD(std, suite.eps, s.sapgd_steps, assg=a, generator=g))
+             for a in s.assg_A]
+    suite.record(f"ASSG + SA-PGD-{s.sapgd_steps}", "adaptive", worst_case(dict(enumerate(per_a))),
+                 note="adaptive surrogate, A in " + ", ".join(f"{a:g}" for a in s.assg_A) + " (per-sample worst)")
+    suite.extra["assg"] = [{"A": a, "acc": float(v.float().mean())} for a, v in zip(s.assg_A, per_a)]
+
+
+def check_autoattack(suite: Suite):
+    """AutoAttack's standard version (Croce & Hein 2020), if the budget says so."""
+    s = suite.s
     if s.autoattack:
         suite.record("AutoAttack (standard)", "adaptive",
                      suite.full(_torchattack(suite, "autoattack", steps=s.autoattack_steps, n_queries=s.autoattack_queries)),
@@ -273,15 +284,22 @@ def _transfer(suite, j, name, src, eot=False):
     suite.record(name, "black-box", suite.full(v), note=f"{kind} on {suite.labels.get(name, name)}")
 
 
-def check_black_box(suite: Suite):
-    """4: Square (Andriushchenko et al. 2020), SPSA (Uesato et al. 2018), and transfer from the ANN twin, another
-    SNN and the same weights behind rate coding."""
-    s, std = suite.s, suite.std
-    suite.record(f"Square-{s.square_queries}", "black-box", suite.full(_torchattack(suite, "square", n_queries=s.square_queries)),
-                 note=f"{s.square_queries} queries")
+def check_square(suite: Suite):
+    """4: Square (Andriushchenko et al. 2020), a score-based black-box attack."""
+    q = suite.s.square_queries
+    suite.record(f"Square-{q}", "black-box", suite.full(_torchattack(suite, "square", n_queries=q)), note=f"{q} queries")
+
+
+def check_spsa(suite: Suite):
+    """4: SPSA (Uesato et al. 2018), a gradient-free estimate of the gradient."""
+    s = suite.s
     suite.record(f"SPSA-{s.spsa_steps}", "black-box",
-                 _robust_of(suite, lambda g: SPSA(std, suite.eps, s.spsa_steps, s.spsa_samples, generator=g)),
+                 _robust_of(suite, lambda g: SPSA(suite.std, suite.eps, s.spsa_steps, s.spsa_samples, generator=g)),
                  note=f"{s.spsa_steps} iterations x {s.spsa_samples} direction pairs")
+
+
+def check_transfer(suite: Suite):
+    """4: transfer from the ANN twin, another SNN and the same weights behind rate coding."""
     for j, (name, key) in enumerate((("transfer: ANN twin", "ann"), ("transfer: other SNN", "snn"))):
         if suite.sources.get(key) is not None:
             suite.labels.setdefault(name, suite.labels.get(key, key))
@@ -365,9 +383,16 @@ def check_diagnostics(suite: Suite):
     suite.extra["landscape"] = landscape(suite.model, x[:2], y[:2], suite.eps, generator=suite.gen(96))
 
 
-#: The suite, in order: (timing name, check).
+#: The suite, in order: (timing name, check). Each check is its own unit of an interrupted run's checkpoint.
 CHECKS = [("clean", check_clean), ("fgsm_pgd7", check_paper), ("ladder", check_ladder), ("trace", check_trace),
-          ("sweep", check_sweep), ("estimators", check_estimators), ("adaptive", check_adaptive),
-          ("encoder_bpda", check_encoder_bpda), ("black_box", check_black_box), ("noise", check_noise),
+          ("sweep", check_sweep), ("estimators", check_estimators), ("adaptive", check_adaptive), ("assg", check_assg),
+          ("autoattack", check_autoattack), ("encoder_bpda", check_encoder_bpda), ("square", check_square),
+          ("spsa", check_spsa), ("transfer", check_transfer), ("noise", check_noise),
           ("eot", check_eot), ("zero_gradients", check_zero_gradients), ("switches", check_threat_models),
           ("authors_loop", check_authors_loop), ("diagnostics", check_diagnostics)]
+
+#: Each check's seed index for attacks that draw from torch's global generator (torchattacks): fixed per check,
+#: so splitting or adding checks leaves the others' random draws unchanged.
+SEED_INDEX = {"clean": 0, "fgsm_pgd7": 1, "ladder": 2, "trace": 3, "sweep": 4, "estimators": 5, "adaptive": 6,
+              "encoder_bpda": 7, "square": 8, "noise": 9, "eot": 10, "zero_gradients": 11, "switches": 12,
+              "authors_loop": 13, "diagnostics": 14, "autoattack": 15, "spsa": 16, "transfer": 17, "assg": 18}

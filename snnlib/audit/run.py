@@ -16,7 +16,7 @@ from ..checkpoints import load_trained
 from ..config import Config, config_path, content_hash, load_config, load_profile, with_overrides
 from ..data import stratified_indices
 from ..errors import SnnlibError
-from .checks import CHECKS
+from .checks import CHECKS, SEED_INDEX
 from .verdict import derive, verdict
 from .settings import AuditSettings
 from .suite import Suite
@@ -34,11 +34,11 @@ def run_suite(model, x, y, settings: AuditSettings | None = None, ann=None, snn_
     suite = Suite(model, x, y, settings or AuditSettings(), device, ann, snn_source, n_classes, labels)
     done = suite.restore(results.read_json(partial)) if partial is not None and Path(partial).exists() else []
     bar = tqdm(CHECKS, desc="audit", disable=None if progress is None else not progress, leave=False)
-    for i, (name, check) in enumerate(bar):
+    for name, check in bar:
         if name in done:
             continue
         bar.set_postfix_str(name)
-        torch.manual_seed(suite.key(500 + i))  # attacks that draw from the global generator (torchattacks)
+        torch.manual_seed(suite.key(500 + SEED_INDEX[name]))  # attacks that draw from the global generator (torchattacks)
         check(suite)
         suite.clock(name)
         done.append(name)

@@ -14,8 +14,9 @@ import pandas as pd
 
 from .. import audit as audit_
 from .. import config, paper, places, results, stats
+from . import seeds
 from .figures import sparsity
-from .tables import by_role, compare_models, configs, label, pooling_deltas, seed_outcomes
+from .tables import by_role, compare_models, configs, label, pooling_deltas, seed_note
 
 REPRO, NOT, CANNOT, UNTESTABLE = "reproduced", "not reproduced", "cannot tell at this scale", "untestable here"
 PROFILE_ORDER = ("quick", "medium", "paper")
@@ -89,7 +90,7 @@ def _pct(c, k="diff"):
 
 def _cmp_text(c) -> str:
     return (f"{_pct(c)} points [{_pct(c, 'lo')}, {_pct(c, 'hi')}] (seeds {c['n_seeds'][0]} vs {c['n_seeds'][1]}, "
-            f"n={c['n_images']}; smallest detectable {100 * c['mde']:.1f})")
+            f"n={c['n_images']}; smallest detectable {100 * c['mde']:.1f}; {seed_note(c)})")
 
 
 @_titled('Undefended SEW-ResNet reaches PGD accuracy comparable to defended SNNs (Tables 1-2)')
@@ -167,14 +168,9 @@ def claim_tradeoff(m: _Models) -> dict | None:
     verdict = rule_all(r[f"Δ{k} verdict"] for k in ("clean", "fgsm", "pgd"))
     return {"paper": ", ".join(f"Δ{k} {pd_[f'Δ{k}'].min():+.1f}..{pd_[f'Δ{k}'].max():+.1f}" for k in ("clean", "fgsm", "pgd")),
             "ours": ", ".join(f"Δ{k} {r[f'Δ{k}']:+.1f} [{r[f'Δ{k} lo']:+.1f}, {r[f'Δ{k} hi']:+.1f}] (detectable "
-                              f"{r[f'Δ{k} mde']:.1f})" for k in ("clean", "fgsm", "pgd")) + f"; seeds {r['seeds']}",
+                              f"{r[f'Δ{k} mde']:.1f})" for k in ("clean", "fgsm", "pgd")) + f"; seeds {r['seeds']} ({r['seed variance']})",
             "verdict": verdict,
             "rule": "each of the three deltas of the paper's sign, seed-aware 95% interval excluding 0"}
-
-
-def _shape(ps: dict) -> float:
-    c, a2, a8 = (np.asarray(ps[k], float).mean() for k in ("clean", "pgd2", "pgd8"))
-    return (c - a2) / max(c - a8, 1e-9)
 
 
 @_titled('SEW-ResNet loses relatively more accuracy at small eps than a defended network (Fig. 2)')
@@ -182,16 +178,14 @@ def claim_eps_shape(m: _Models) -> dict | None:
     """Fig. 2: SEW-ResNet loses relatively more at small eps than the defended network."""
     if m.defended is None:
         return None
-    e2, e8 = 2 / 255, m.sew.attack.eps
-    get = lambda cfg: [{"clean": a["clean"], "pgd2": b["pgd"], "pgd8": a["pgd"]}  # noqa: E731
-                       for a, b in zip(seed_outcomes(cfg, eps=e8), seed_outcomes(cfg, eps=e2))]
-    a, b = get(m.sew), get(m.defended)
-    c = stats.bootstrap_comparison(a, b, _shape)
+    a, b = seeds.shape_outcomes(m.sew), seeds.shape_outcomes(m.defended)
+    var, source = seeds.seed_var(m.profile, "shape")
+    c = stats.bootstrap_comparison(a, b, seeds.shape, seed_var=var, seed_var_source=source)
     drops = {n: float(np.mean([np.mean(p["pgd2"]) - np.mean(p["pgd8"]) for p in ps])) for n, ps in (("sew", a), ("def", b))}
     return {"paper": "drop from 2/255 to 8/255: SEW-18 about {pgd} points (PGD), WRN-16 about {w} (text)".format(
                 pgd=paper.FIG2_QUOTED["SEW-ResNet18"]["pgd"], w=paper.FIG2_QUOTED["WRN-16 (SNN-RAT)"]["pgd"]),
             "ours": (f"share of the clean-to-8/255 PGD drop already lost at 2/255: SEW minus defended {c['diff']:+.2f} "
-                     f"[{c['lo']:+.2f}, {c['hi']:+.2f}] (seeds {c['n_seeds'][0]} vs {c['n_seeds'][1]}); 2->8/255 drop "
+                     f"[{c['lo']:+.2f}, {c['hi']:+.2f}] (seeds {c['n_seeds'][0]} vs {c['n_seeds'][1]}; {seed_note(c)}); 2->8/255 drop "
                      f"{100 * drops['sew']:.1f} vs {100 * drops['def']:.1f} points"),
             "verdict": rule_interval(c["lo"], c["hi"]),
             "rule": "SEW's share (clean - acc@2/255) / (clean - acc@8/255) minus the defended model's: 95% bootstrap "

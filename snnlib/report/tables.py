@@ -140,17 +140,21 @@ def paper_vs_ours(which: str, profile: str | None = None) -> pd.DataFrame:
     return out[["dataset", "model", "kind", "clean", "fgsm", "pgd", "n_eval"]]
 
 
-def pooled_seed_var(profile: str | None = None, key: str = "pgd", threat: str = "standard") -> float | None:
-    """Pooled between-seed variance of one accuracy over the profile's models with seed replicates."""
-    groups = [[ps[key] for ps in seed_outcomes(c, threat)] for c in configs(profile).values() if c.replicates]
-    return stats.seed_variance(groups)
-
-
 def compare_models(cfg_a, cfg_b, key: str, expected: int, threat: str = "standard", profile=None) -> dict:
-    """:func:`snnlib.stats.model_comparison` of one accuracy of two configs (all their seeds), a minus b."""
+    """:func:`snnlib.stats.model_comparison` of one accuracy of two configs (all their seeds), a minus b. A model with
+    one seed takes the profile's pooled seed variance, or a borrowed one (:mod:`.seeds`)."""
+    from .seeds import seed_var
+
     a = [ps[key] for ps in seed_outcomes(cfg_a, threat)]
     b = [ps[key] for ps in seed_outcomes(cfg_b, threat)]
-    return stats.model_comparison(a, b, expected, pooled_var=pooled_seed_var(profile or cfg_a.profile, key, threat))
+    var, source = seed_var(profile or cfg_a.profile, key, threat)
+    return stats.model_comparison(a, b, expected, pooled_var=var, pooled_source=source)
+
+
+def seed_note(c: dict) -> str:
+    """Where a comparison's training-randomness term came from: the seeds themselves, or the notes' source."""
+    told = sorted({n.split(": ", 1)[1] for n in c.get("notes", [])})
+    return "; ".join(told) if told else "between the seeds of both models"
 
 
 def pooling_deltas(profile: str | None = None) -> pd.DataFrame:
@@ -160,6 +164,7 @@ def pooling_deltas(profile: str | None = None) -> pd.DataFrame:
     for _, r3 in p3.iterrows():
         r2 = p2[(p2.dataset == r3.dataset) & (p2.model == r3.model)].iloc[0]
         rows.append({"dataset": r3.dataset, "model": r3.model, "source": "paper", "seeds": "1 (unstated)",
+                     "seed variance": "not reported",
                      **{f"Δ{k}": r3[k] - r2[k] for k in ("clean", "fgsm", "pgd")}})
     by = {(c.data.dataset, c.model.arch, c.model.pool): c for c in configs(profile).values()}
     for (ds, arch, pool), cfg in by.items():
@@ -172,7 +177,7 @@ def pooling_deltas(profile: str | None = None) -> pd.DataFrame:
             c = compare_models(cfg, mx, k, sign, profile=profile)
             row.update({f"Δ{k}": 100 * c["diff"], f"Δ{k} lo": 100 * c["lo"], f"Δ{k} hi": 100 * c["hi"],
                         f"Δ{k} verdict": c["verdict"], f"Δ{k} mde": 100 * c["mde"]})
-        rows.append(row)
+        rows.append({**row, "seed variance": seed_note(c)})
     return pd.DataFrame(rows)
 
 

@@ -1,0 +1,83 @@
+"""Between-seed variance for comparisons of two trained models: the profile's own (models with seed replicates), or,
+for a profile that trains one seed per model (medium), a variance borrowed from another profile and committed
+as ``results/<profile>/seed-variance.json`` (``python -m snnlib seed-variance --from quick``).
+
+A borrowed variance is a stated proxy, not a measurement at the borrowing profile's scale: the quick models are
+trained on fewer images for fewer epochs, so their seed-to-seed spread is, if anything, larger; intervals that use
+it are then conservative. Every comparison that uses it says so in its notes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import config, places, results, stats
+from ..errors import SnnlibError
+from .tables import configs, seed_outcomes
+
+KEYS = ("clean", "fgsm", "pgd")
+FILE = "seed-variance.json"
+
+
+def shape(ps: dict) -> float:
+    """Fig. 2's shape statistic of one seed: the share of the clean-to-8/255 PGD drop already lost at 2/255."""
+    c, a2, a8 = (np.asarray(ps[k], float).mean() for k in ("clean", "pgd2", "pgd8"))
+    return (c - a2) / max(c - a8, 1e-9)
+
+
+def shape_outcomes(cfg: config.Config) -> list[dict]:
+    """Per seed: per-image clean, PGD at 2/255 and PGD at the config's eps (standard threat)."""
+    e2, e8 = 2 / 255, cfg.attack.eps
+    return [{"clean": a["clean"], "pgd2": b["pgd"], "pgd8": a["pgd"]}
+            for a, b in zip(seed_outcomes(cfg, eps=e8), seed_outcomes(cfg, eps=e2))]
+
+
+def _pooled(values: list[list[float]]) -> float | None:
+    num = sum(np.var(v, ddof=1) * (len(v) - 1) for v in values if len(v) > 1)
+    den = sum(len(v) - 1 for v in values if len(v) > 1)
+    return float(num / den) if den else None
+
+
+def own(profile: str, key: str, threat: str = "standard") -> float | None:
+    """Pooled between-seed variance of one accuracy (``key``) or of ``"shape"`` over the profile's multi-seed models."""
+    multi = [c for c in configs(profile).values() if c.replicates]
+    if key == "shape":
+        return _pooled([[shape(ps) for ps in shape_outcomes(c)] for c in multi])
+    return stats.seed_variance([[ps[key] for ps in seed_outcomes(c, threat)] for c in multi])
+
+
+def borrowed(profile: str) -> dict | None:
+    """The committed borrowed variances of ``profile`` (None if it has none)."""
+    path = places.results_dir(profile) / FILE
+    return results.read_json(path) if path.exists() else None
+
+
+def seed_var(profile: str, key: str, threat: str = "standard") -> tuple[float | None, str | None]:
+    """The variance to use for one-seed models of ``profile``, and where it came from (None: the profile's own)."""
+    v = own(profile, key, threat)
+    if v is not None:
+        return v, None
+    b = borrowed(profile)
+    if b is not None and threat == b["threat"] and b["variance"].get(key) is not None:
+        return b["variance"][key], (f"seed variance borrowed from the {b['source_profile']} profile "
+                                    f"({'/'.join(map(str, b['n_seeds']))} seeds each of {', '.join(b['models'])}; see {FILE})")
+    return None, None
+
+
+def write_borrowed(source: str, target: str | None = None) -> dict:
+    """Compute ``source``'s pooled seed variances (clean, FGSM, PGD, Fig. 2's shape) from its cached results and
+    commit them for ``target`` (default: the active profile)."""
+    target = target or config.profile()
+    if source == target:
+        raise SnnlibError(f"borrow seed variance from another profile, not from {target!r} itself")
+    multi = [c for c in configs(source).values() if c.replicates]
+    if not multi:
+        raise SnnlibError(f"profile {source!r} has no config with seed replicates to borrow a variance from")
+    with results.only_cached():
+        var = {k: own(source, k) for k in (*KEYS, "shape")}
+    out = {"kind": "seed-variance", "source_profile": source, "target_profile": target, "threat": "standard",
+           "models": [c.name for c in multi], "n_seeds": sorted({1 + len(c.replicates) for c in multi}),
+           "variance": var, "sd_points": {k: (100 * v ** 0.5 if k in KEYS and v is not None else None) for k, v in var.items()},
+           "env": results.environment()}
+    results.write_json(places.results_dir(target) / FILE, out)
+    return out
