@@ -251,3 +251,14 @@ def weight_gradient_sparsity(model, x, y, bn: str = "train") -> pd.DataFrame:
                      "input_zero": float((inp.detach() == 0).float().mean()) if inp is not None else float("nan")})
     model.zero_grad(set_to_none=True)
     return pd.DataFrame(rows)
+
+
+def collapsed_bn_scales(model, tol: float = 1e-20) -> pd.DataFrame:
+    """Per BatchNorm layer: how many channels have a scale |gamma| below ``tol``. Weight decay can drive a channel's
+    gamma to a denormal; the layer's input gradient (gamma / sigma times the output's) is then exactly zero there, a
+    source of 'gradient sparsity' that has nothing to do with spikes (Section 4's probes count such zeros too)."""
+    rows = [{"module": n.removeprefix("net."), "channels": m.weight.numel(),
+             "collapsed": int((m.weight.detach().abs() < tol).sum())}
+            for n, m in model.named_modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.affine]
+    df = pd.DataFrame(rows, columns=["module", "channels", "collapsed"])
+    return df.assign(frac=df.collapsed / df.channels.clip(lower=1))

@@ -51,3 +51,18 @@ def test_spike_space_probe(tiny_model, images):
     x, y = images
     df = probes.gradient_sparsity(tiny_model, x, y, space="spike", bn="train")
     assert df.module_type.iloc[0] == "spikes" and df.numel.iloc[0] == 10 * 3 * 32 * 32
+
+
+def test_collapsed_bn_scales_find_dead_channels():
+    import torch
+
+    from snnlib.probes import collapsed_bn_scales
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.BatchNorm2d(2, affine=False))
+    with torch.no_grad():
+        net[1].weight[:3] = 1e-41
+    df = collapsed_bn_scales(net)
+    assert df.to_dict("records") == [{"module": "1", "channels": 4, "collapsed": 3, "frac": 0.75}]
+    x = torch.randn(2, 1, 5, 5, requires_grad=True)
+    net[:2].eval()(x).sum().backward()  # dead channels pass no gradient back
+    assert x.grad is not None
