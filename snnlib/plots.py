@@ -58,7 +58,9 @@ def md_table(df: pd.DataFrame, caption: str, name: str, floatfmt: str = ".2f", *
 
     if df.empty:  # keep the table (and its reference) valid, and say why it has no rows
         df, kw = pd.DataFrame({"": ["no rows in the result this was built from"]}), {}
-    body = df.to_markdown(index=False, floatfmt=floatfmt, missingval="–", **kw)
+    esc = {c: df[c].map(lambda v: v.replace("|", "\\|") if isinstance(v, str) else v) for c in df.columns
+           if df[c].dtype == object or pd.api.types.is_string_dtype(df[c])}  # a '|' inside a cell would split it and shift the columns after it
+    body = df.assign(**esc).to_markdown(index=False, floatfmt=floatfmt, missingval="–", **kw)
     return Markdown(f":::{{table}} {caption}\n:name: {name}\n:align: center\n\n{body}\n:::")  # colon fence: roles may go in the caption
 
 

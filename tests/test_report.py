@@ -137,3 +137,11 @@ def test_borrowed_seed_variance_file(tiny_project):
         "variance": {"clean": 4e-4, "fgsm": None, "pgd": 1e-4, "shape": 0.01}})
     assert seeds.borrowed("medium")["variance"]["pgd"] == 1e-4
     assert seeds.shape({"clean": [1, 1, 1, 1], "pgd2": [1, 1, 0, 0], "pgd8": [0, 0, 0, 0]}) == 0.5
+
+
+def test_md_table_keeps_pipes_inside_cells():
+    import pandas as pd
+
+    md = plots.md_table(pd.DataFrame({"claim": ["|gamma| < 1e-20"], "verdict": ["reproduced"]}), "c", "n").data
+    row = next(line for line in md.splitlines() if "gamma" in line)
+    assert row.count(" | ") == 1 and "\\|gamma\\|" in row and row.rstrip().endswith("reproduced |")

@@ -142,8 +142,9 @@ def _why_zero(m: _Models, top) -> str:
     from ..probes import collapsed_bn_scales
 
     bn = collapsed_bn_scales(load_trained(m.sew)).set_index("module").loc[top.module]
-    return (f"; {int(bn.collapsed)} of its {int(bn.channels)} channels have |gamma| < 1e-20, dead channels whose input "
-            "gradient is zero whatever the spikes do (weight decay shrinks a scale that gets no gradient)")
+    return (f"; {int(bn.collapsed)} of its {int(bn.channels)} channels have a BN scale below 1e-20 in magnitude, "
+            "dead channels whose input gradient is zero whatever the spikes do (weight decay shrinks a scale that "
+            "gets no gradient)")
 
 
 @_titled('Gradient sparsity occurs mostly inside SEW residual blocks (Fig. 3)')

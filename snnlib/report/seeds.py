@@ -59,7 +59,7 @@ def seed_var(profile: str, key: str, threat: str = "standard") -> tuple[float | 
         return v, None
     b = borrowed(profile)
     if b is not None and threat == b["threat"] and b["variance"].get(key) is not None:
-        return b["variance"][key], (f"seed variance borrowed from the {b['source_profile']} profile "
+        return b["variance"][key], (f"borrowed from the {b['source_profile']} profile "
                                     f"({'/'.join(map(str, b['n_seeds']))} seeds each of {', '.join(b['models'])}; see {FILE})")
     return None, None
 
