@@ -216,7 +216,7 @@ def bootstrap_comparison(a: list, b: list, metric, n_boot: int = 2000, seed: int
         z = _st.norm.ppf((1 + level) / 2)
         se = math.sqrt(boots.var(ddof=1) + len(single) * seed_var)
         lo, hi = diff - z * se, diff + z * se
-        notes = [f"model {n} has one seed: its seed variance is " + (seed_var_source or "given") for n in single]
+        notes = [f"model {n} has one seed: its seed variance is " + (seed_var_source or "the profile's pooled estimate") for n in single]
     return {"diff": diff, "lo": float(lo), "hi": float(hi), "n_seeds": (len(a), len(b)), "n_images": n_img,
             "notes": notes}
 
