@@ -153,7 +153,7 @@ def claim_sparsity_in_blocks(m: _Models) -> dict:
     mx = blocks[blocks.pool == "max"]
     top = mx.loc[mx.zero_frac.idxmax()] if len(mx) else None
     z = 0.0 if top is None else float(top.zero_frac)
-    where = "" if top is None else f" ({top.module}, {top.op}){_why_zero(m, top) if z >= 0.05 else ''}"
+    where = "" if top is None or z == 0 else f" ({top.module}, {top.op}){_why_zero(m, top) if z >= 0.05 else ''}"
     return {"paper": "{:.2f}% (IF) to {:.2f}% (max pooling)".format(*paper.SPARSITY_QUOTED["max"].values()),
             "ours": f"largest zero fraction of any op's input gradient inside a block: {100 * z:.2f}%{where}",
             "verdict": rule_blocks(z),
