@@ -11,8 +11,9 @@ from .claims import CLAIMS, claims, claims_all
 from .export import FIGURES, TABLES, export_all
 from .figures import (authors_probe, closest_candidates, example_attacks, fig_attacks, fig_sparsity, fig_sparsity_layers, fig_sweep,
                       probe_candidates, sparsity, weight_sparsity)
-from .tables import (ARCH_LABEL, THREAT_LABEL, THREATS, by_role, compare_models, configs, controls_table, evaluation,
-                     evaluations, label, main_config, outcomes, paper_vs_ours, parameter_table, pooling_deltas,
+from .seeds import compare_models, pooling_deltas
+from .tables import (ARCH_LABEL, THREAT_LABEL, THREATS, by_role, configs, controls_table, evaluation,
+                     evaluations, label, main_config, outcomes, paper_vs_ours, parameter_table,
                      profile_facts, scale, seed_outcomes, seeds_frame, shape_table, stem_output_size, sweep)
 
 __all__ = ["claims", "claims_all", "CLAIMS", "authors_probe", "closest_candidates", "probe_candidates", "weight_sparsity", "export_all", "FIGURES", "TABLES", "example_attacks", "fig_attacks", "fig_sparsity",

@@ -16,7 +16,8 @@ from .. import audit as audit_
 from .. import config, paper, places, results, stats
 from . import seeds
 from .figures import sparsity
-from .tables import by_role, compare_models, configs, label, pooling_deltas, seed_note
+from .seeds import compare_models, pooling_deltas, seed_note
+from .tables import by_role, configs, label
 
 REPRO, NOT, CANNOT, UNTESTABLE = "reproduced", "not reproduced", "cannot tell at this scale", "untestable here"
 PROFILE_ORDER = ("quick", "medium", "paper")

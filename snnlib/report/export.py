@@ -8,7 +8,8 @@ import matplotlib.pyplot as plt
 
 from .. import places, plots
 from .figures import fig_attacks, fig_sparsity, fig_sparsity_layers, fig_sweep, sparsity
-from .tables import paper_vs_ours, parameter_table, pooling_deltas
+from .seeds import pooling_deltas
+from .tables import paper_vs_ours, parameter_table
 
 FIGURES = {
     "fig1_attacks": fig_attacks,

@@ -1,4 +1,5 @@
-"""Between-seed variance for comparisons of two trained models: the profile's own (models with seed replicates), or,
+"""Seed-aware comparisons of two trained models (and Table 3's deltas, built from them), and the between-seed variance
+they use. Between-seed variance for comparisons of two trained models: the profile's own (models with seed replicates), or,
 for a profile that trains one seed per model (medium), a variance borrowed from another profile and committed
 as ``results/<profile>/seed-variance.json`` (``python -m snnlib seed-variance --from quick``).
 
@@ -10,10 +11,11 @@ it are then conservative. Every comparison that uses it says so in its notes.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
-from .. import config, places, results, stats
+from .. import config, paper, places, results, stats
 from ..errors import SnnlibError
-from .tables import configs, seed_outcomes
+from .tables import ARCH_LABEL, THREAT_LABEL, configs, seed_outcomes
 
 KEYS = ("clean", "fgsm", "pgd")
 FILE = "seed-variance.json"
@@ -81,3 +83,45 @@ def write_borrowed(source: str, target: str | None = None) -> dict:
            "env": results.environment()}
     results.write_json(places.results_dir(target) / FILE, out)
     return out
+
+
+# ------------------------------------------------------------ comparisons that use it
+
+
+def compare_models(cfg_a, cfg_b, key: str, expected: int, threat: str = "standard", profile=None) -> dict:
+    """:func:`snnlib.stats.model_comparison` of one accuracy of two configs (all their seeds), a minus b. A model with
+    one seed takes the profile's pooled seed variance, or a borrowed one (:mod:`.seeds`)."""
+    a = [ps[key] for ps in seed_outcomes(cfg_a, threat)]
+    b = [ps[key] for ps in seed_outcomes(cfg_b, threat)]
+    var, source = seed_var(profile or cfg_a.profile, key, threat)
+    return stats.model_comparison(a, b, expected, pooled_var=var, pooled_source=source)
+
+
+def seed_note(c: dict) -> str:
+    """Where a comparison's training-randomness term came from: the seeds themselves, or the notes' source."""
+    told = sorted({n.split(": ", 1)[1] for n in c.get("notes", [])})
+    return "; ".join(told) if told else "between the seeds of both models"
+
+
+def pooling_deltas(profile: str | None = None) -> pd.DataFrame:
+    """Table 3's deltas (AvgPool minus MaxPool) in the paper and ours, with seed-aware 95 % intervals."""
+    rows = []
+    p2, p3 = paper.table("2"), paper.table("3")
+    for _, r3 in p3.iterrows():
+        r2 = p2[(p2.dataset == r3.dataset) & (p2.model == r3.model)].iloc[0]
+        rows.append({"dataset": r3.dataset, "model": r3.model, "source": "paper", "seeds": "1 (unstated)",
+                     "seed variance": "not reported",
+                     **{f"Δ{k}": r3[k] - r2[k] for k in ("clean", "fgsm", "pgd")}})
+    by = {(c.data.dataset, c.model.arch, c.model.pool): c for c in configs(profile).values()}
+    for (ds, arch, pool), cfg in by.items():
+        if pool != "avg" or (ds, arch, "max") not in by:
+            continue
+        mx = by[(ds, arch, "max")]
+        row = {"dataset": ds, "model": ARCH_LABEL[arch], "source": f"ours: {THREAT_LABEL['standard']}",
+               "seeds": f"{1 + len(cfg.replicates)} vs {1 + len(mx.replicates)}"}
+        for k, sign in (("clean", +1), ("fgsm", -1), ("pgd", -1)):
+            c = compare_models(cfg, mx, k, sign, profile=profile)
+            row.update({f"Δ{k}": 100 * c["diff"], f"Δ{k} lo": 100 * c["lo"], f"Δ{k} hi": 100 * c["hi"],
+                        f"Δ{k} verdict": c["verdict"], f"Δ{k} mde": 100 * c["mde"]})
+        rows.append({**row, "seed variance": seed_note(c)})
+    return pd.DataFrame(rows)
