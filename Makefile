@@ -1,5 +1,6 @@
 # The README's two commands:
-#   make book   install, then build the book (quick profile unless SNNLIB_PROFILE=paper)
+#   make book   install, then build the book (quick profile unless SNNLIB_PROFILE names another; medium and paper
+#               read their committed results and compute nothing unless SNNLIB_COMPUTE=1)
 #   make test   install; unit tests; the results (2 processes); then the notebooks under nbval beside a strict book build
 PYTHON ?= python
 PIP ?= $(PYTHON) -m pip
@@ -16,8 +17,11 @@ install:
 
 book: install build
 
-# jupyter-book --path-output P builds into P/_build (its notebook cache too)
-BUILD_DIR = $(if $(filter paper,$(SNNLIB_PROFILE)),_build/paper/_build,_build)
+# jupyter-book --path-output P builds into P/_build (its notebook cache too). jupyter-cache keys on code cells
+# only, not on SNNLIB_PROFILE, so each committed profile builds into its own folder: _build/<profile>/_build.
+PROFILE := $(or $(SNNLIB_PROFILE),quick)
+OUT_DIR = $(if $(filter-out quick,$(PROFILE)),_build/$(PROFILE),)
+BUILD_DIR = $(if $(OUT_DIR),$(OUT_DIR)/_build,_build)
 STAMP = $(BUILD_DIR)/.inputs-stamp
 
 # Sphinx re-reads a page only when its source changes, and jupyter-cache re-executes a notebook only when
@@ -31,7 +35,7 @@ build:
 	  echo "results, configs or snnlib changed since the last build: re-executing every chapter"; \
 	  rm -rf $(BUILD_DIR)/.jupyter_cache; all=--all; fi; \
 	echo "jupyter-book build . $(BOOK_FLAGS) $$all"; \
-	$(JB) build . $(BOOK_FLAGS) $$all $(if $(filter paper,$(SNNLIB_PROFILE)),--path-output _build/paper,)
+	$(JB) build . $(BOOK_FLAGS) $$all $(if $(OUT_DIR),--path-output $(OUT_DIR),)
 	@mv $(STAMP).new $(STAMP)
 
 # The notebooks under nbval and the book build only read what `results` computed, so they run side by side.

@@ -4,7 +4,10 @@
   working directory with ``configs/`` and ``snnlib/``);
 - ``SNNLIB_DATA``: where datasets are looked for (relative paths are taken from the project);
 - ``SNNLIB_PROFILE``: ``quick`` (default), ``medium`` or ``paper``;
-- ``SNNLIB_DEVICE``: ``cpu`` (default) or ``cuda[:N]``, for the book's own computations.
+- ``SNNLIB_DEVICE``: ``cpu`` (default) or ``cuda[:N]``, for the book's own computations;
+- ``SNNLIB_COMPUTE``: ``1`` or ``0``, whether the book computes a result it needs and does not find
+  (default: yes for ``quick``, no for the committed profiles ``medium`` and ``paper``, whose results
+  take hours and come from ``python -m snnlib reproduce``).
 
 Everything else receives paths and names from here or from its caller.
 """
@@ -47,6 +50,20 @@ def profile() -> str:
     p = os.environ.get("SNNLIB_PROFILE", "quick") or "quick"
     check_choice("profile (SNNLIB_PROFILE)", p, PROFILES)
     return p
+
+
+#: profiles whose results are committed rather than computed when the book is built
+COMMITTED = ("medium", "paper")
+
+
+def book_computes(profile_name: str | None = None) -> bool:
+    """Whether the book, built on ``profile_name``, computes the results it misses (``SNNLIB_COMPUTE``; by
+    default only the quick profile does: a committed profile's missing result is shown as not yet computed)."""
+    env = os.environ.get("SNNLIB_COMPUTE", "")
+    if not env:
+        return (profile_name or profile()) not in COMMITTED
+    check_choice("value of SNNLIB_COMPUTE", env, ("0", "1"))
+    return env == "1"
 
 
 def device() -> str:

@@ -79,6 +79,11 @@ def only_cached():
         _ONLY_CACHED[0] = before
 
 
+def set_only_cached(flag: bool) -> None:
+    """Switch :func:`only_cached`'s behaviour on or off for the rest of the process (a book chapter's kernel)."""
+    _ONLY_CACHED[0] = bool(flag)
+
+
 def cached(path: Path, compute: Callable[[], dict], force: bool = False,
            valid: Callable[[dict], bool] | None = None) -> dict:
     """The result stored at ``path`` if it exists (and ``valid(result)``), else ``compute()``, written

@@ -117,6 +117,22 @@ def _scale(cfg) -> str:
     return f"{cfg.profile} profile, width {cfg.model.width}, {cfg.train.epochs} epochs"
 
 
+def _keyed(cfg: Config, settings: AuditSettings | None):
+    """The settings, transfer sources and content key of ``cfg``'s audit."""
+    s, prof = _settings(cfg, settings)
+    sources = {"ann": ann_twin_config(cfg, s), "snn": snn_transfer_source(cfg, prof)}
+    return s, sources, audit_key(cfg, s, sources)
+
+
+def partial_progress(cfg: Config, settings: AuditSettings | None = None) -> tuple[int, int]:
+    """How many of the suite's checks an interrupted audit of ``cfg`` has finished (its partial file), and how many
+    there are."""
+    key = _keyed(cfg, settings)[2]
+    partial = results.run_dir(cfg) / f"audit-{key[:10]}.partial.json"
+    done = results.read_json(partial)["done"] if partial.exists() else []
+    return len(done), len(CHECKS)
+
+
 def run_config(cfg: Config, device: str | None = None, force: bool = False,
                settings: AuditSettings | None = None) -> dict:
     """The audit of one config's trained model, cached as ``results/<profile>/<run_id>/audit-<key>.json``.
@@ -125,9 +141,7 @@ def run_config(cfg: Config, device: str | None = None, force: bool = False,
     keys; a second call returns the file (re-derived: worst case, flags, verdict) without recomputing.
     """
     device = device or places.device()
-    s, prof = _settings(cfg, settings)
-    sources = {"ann": ann_twin_config(cfg, s), "snn": snn_transfer_source(cfg, prof)}
-    key = audit_key(cfg, s, sources)
+    s, sources, key = _keyed(cfg, settings)
     r = results.cached(results.run_dir(cfg) / f"audit-{key[:10]}.json", lambda: _compute(cfg, s, sources, key, device),
                        force)
     r = derive(r)
@@ -158,3 +172,22 @@ def run_profile(names=None, device: str | None = None, force: bool = False, prof
             raise SnnlibError(f"no SNN config {missing} in this profile; available: {', '.join(cfgs)}")
         cfgs = {n: cfgs[n] for n in names}
     return {n: run_config(c, device, force, settings) for n, c in cfgs.items()}
+
+
+def available(profile_name: str | None = None) -> tuple[dict[str, dict], dict[str, str]]:
+    """The audits of a profile that exist (computed where the book computes, :func:`snnlib.places.book_computes`),
+    and for each one that does not, how far it got and the command that finishes it. A committed profile's
+    audits take hours each on a CPU, so its book shows those that were committed."""
+    p = profile_name or places.profile()
+    res, missing = {}, {}
+    for n, c in audited_configs(p).items():
+        try:
+            res[n] = run_config(c)
+        except results.ResultMissing:
+            k, total = partial_progress(c)
+            missing[n] = (f"{k} of {total} checks done; finish with `SNNLIB_PROFILE={p} python -m snnlib reproduce {n} "
+                          "--stages audit`")
+    if not res:
+        raise SnnlibError(f"no audit result in the {p} profile yet; compute one with `SNNLIB_PROFILE={p} python -m "
+                          f"snnlib reproduce {next(iter(missing), 'CONFIG')} --stages audit`")
+    return res, missing

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from .. import config, experiments, paper, stats, train
+from .. import config, experiments, paper, places, results, stats, train
 from ..errors import SnnlibError
 from ..models import ARCHS, build_model, count_parameters
 
@@ -57,6 +57,14 @@ def profile_facts(profile: str | None = None) -> dict:
     """What the profile box of a results chapter says (book/_profile.md): the profile and its scale."""
     p = profile or config.profile()
     return {"profile": p, "scale": scale(main_config(p))}
+
+
+def use_profile(profile: str | None = None) -> dict:
+    """Open a chapter on ``profile``: a committed profile's results are only read, never computed, unless
+    ``SNNLIB_COMPUTE=1`` (:func:`snnlib.places.book_computes`); returns :func:`profile_facts` for the profile box."""
+    p = profile or config.profile()
+    results.set_only_cached(not places.book_computes(p))
+    return profile_facts(p)
 
 
 def evaluation(cfg: config.Config, threat: str = "standard", sweep: bool | str | None = None) -> dict:
@@ -186,20 +194,27 @@ def controls_table(profile: str | None = None) -> pd.DataFrame:
     """The headline SEW-ResNet-18 next to the defended baseline and the controls, under the identical attacks on the
     same images: the evaluation subset's clean / FGSM / PGD-7 (%, exact 95% intervals), and the audit subset's
     PGD-7 and worst case (the same PGD-7 on fewer images, cross-referenced)."""
-    from .. import audit
-
     main = main_config(profile)
     cfgs = [main, *by_role(profile, "defended").values(), *by_role(profile, "control").values()]
     rows = []
     for cfg in cfgs:
         train.ensure_trained(cfg)
         ps = outcomes(cfg)
-        a = audit.run_config(cfg)["final"]
         rows.append({"model": cfg.name, "role": cfg.role, "n (evaluation)": len(ps["clean"]), "clean": _fmt(ps["clean"]),
-                     "FGSM": _fmt(ps["fgsm"]), "PGD-7": _fmt(ps["pgd"]), "n (audit)": a["n_eval"],
-                     "PGD-7 (audit subset)": stats.fmt_acc(a["pgd7"]).split(" (n")[0],
-                     "worst case (audit)": stats.fmt_acc(a["worst"]).split(" (n")[0]})
+                     "FGSM": _fmt(ps["fgsm"]), "PGD-7": _fmt(ps["pgd"]), **_audit_cells(cfg)})
     return pd.DataFrame(rows)
+
+
+def _audit_cells(cfg: config.Config) -> dict:
+    """The audit's PGD-7 and worst case of ``cfg``, or "not yet audited" where a committed profile lacks it."""
+    from .. import audit
+
+    try:
+        a = audit.run_config(cfg)["final"]
+    except results.ResultMissing:
+        return {"n (audit)": "", "PGD-7 (audit subset)": "not yet audited", "worst case (audit)": "not yet audited"}
+    return {"n (audit)": a["n_eval"], "PGD-7 (audit subset)": stats.fmt_acc(a["pgd7"]).split(" (n")[0],
+            "worst case (audit)": stats.fmt_acc(a["worst"]).split(" (n")[0]}
 
 
 def shape_table(profile: str | None = None) -> pd.DataFrame:
