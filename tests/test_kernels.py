@@ -134,3 +134,35 @@ def test_fast_threat_model_same_attacks(tiny_model, images):
     assert torch.equal(b_pgd, a_pgd)
     assert torch.equal(quick.predict(b_pgd), pred)
     assert all(p.requires_grad for p in tiny_model.parameters())
+
+
+def test_flush_denormals_same_logits_and_gradients(tiny_model, images):
+    """Dead BN channels decayed into the denormal range (as weight decay left the medium models'): flushing
+    denormals changes neither the logits nor the input gradients, and the flag is restored afterwards."""
+    from torch.nn import functional as F
+
+    from snnlib.kernels import _flushing, flush_denormals
+
+    with torch.no_grad():
+        for m in tiny_model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight[: m.num_features // 2] = 1e-41
+    x, y = images
+
+    def run():
+        xx = (x * 3).clamp(0, 1).requires_grad_(True)
+        z = tiny_model(xx)
+        F.cross_entropy(z, y).backward()
+        return z.detach(), xx.grad
+
+    z0, g0 = run()
+    with flush_denormals():
+        assert _flushing()
+        z1, g1 = run()
+        with flush_denormals(False):  # what counts exact zeros keeps the denormals
+            t = torch.ones(3, requires_grad=True)
+            (t * 1e-41).sum().backward()
+            assert (t.grad != 0).all()
+        assert _flushing()
+    assert not _flushing()
+    assert torch.equal(z0, z1) and torch.equal(g0, g1) and g0.abs().sum() > 0

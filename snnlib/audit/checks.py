@@ -20,6 +20,7 @@ from ..attacks import ESTIMATOR_LABELS
 from ..authors import authors_loop
 from ..encoding import PhaseEncoder, RateEncoder
 from ..errors import NotApplicable, SnnlibError
+from ..kernels import flush_denormals
 from .suite import Suite, batch_generator, stepsize
 
 #: the attack groups whose contribution the attribution separates (``paper`` is PGD-7 itself)
@@ -86,9 +87,10 @@ def worst_case(robust: dict) -> torch.Tensor:
 
 
 def input_grads(threat: ThreatModel, x, y, bs) -> torch.Tensor | None:
-    """Input gradients of the per-sample loss at the clean inputs, batched (BN as in ``threat``)."""
+    """Input gradients of the per-sample loss at the clean inputs, batched (BN as in ``threat``). Denormals are kept
+    (not flushed to zero, :func:`snnlib.kernels.flush_denormals`): callers count the gradient's exact zeros."""
     parts = []
-    with threat.crafting():
+    with threat.crafting(), flush_denormals(False):
         for i in range(0, len(y), bs):
             parts.append(threat.grad(threat.inputs(x[i:i + bs]), y[i:i + bs])[0].cpu())
     return torch.cat(parts, threat.batch_dim) if parts else None  # no samples (e.g. none classified correctly)

@@ -16,6 +16,7 @@ from ..checkpoints import load_trained
 from ..config import Config, config_path, content_hash, load_config, load_profile, with_overrides
 from ..data import stratified_indices
 from ..errors import SnnlibError
+from ..kernels import flush_denormals
 from .checks import CHECKS, SEED_INDEX
 from .verdict import derive, verdict
 from .settings import AuditSettings
@@ -29,7 +30,8 @@ def run_suite(model, x, y, settings: AuditSettings | None = None, ann=None, snn_
     ``ann`` and ``snn_source`` are the transfer sources (classifiers on the same images), skipped if
     None. The checks and their order are :data:`snnlib.audit.checks.CHECKS`; each starts from its own
     seed, so a run resumed from ``partial`` (a JSON file written after every finished check, for
-    long audits that may be stopped) finds what an uninterrupted one finds.
+    long audits that may be stopped) finds what an uninterrupted one finds. The checks run with denormals
+    flushed (:func:`snnlib.kernels.flush_denormals`), except where they count a gradient's exact zeros.
     """
     suite = Suite(model, x, y, settings or AuditSettings(), device, ann, snn_source, n_classes, labels)
     done = suite.restore(results.read_json(partial)) if partial is not None and Path(partial).exists() else []
@@ -39,7 +41,8 @@ def run_suite(model, x, y, settings: AuditSettings | None = None, ann=None, snn_
             continue
         bar.set_postfix_str(name)
         torch.manual_seed(suite.key(500 + SEED_INDEX[name]))  # attacks that draw from the global generator (torchattacks)
-        check(suite)
+        with flush_denormals():  # twice as fast on decayed BN scales, same results
+            check(suite)
         suite.clock(name)
         done.append(name)
         if partial is not None:
