@@ -78,3 +78,18 @@ def test_peak_memory_sees_a_temporary():
         time.sleep(0.05)
         del t
     assert 30 <= out["peak_mb"] < 128
+
+
+def test_denormal_effect_counts_scales_and_keeps_results(tiny_model, images):
+    """BN scales decayed into the denormal range are counted; flushing them keeps logits and input gradients."""
+    from snnlib.bench import denormal_effect, denormal_scales
+
+    before = denormal_scales(tiny_model)
+    with torch.no_grad():
+        bn = next(m for m in tiny_model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+        bn.weight[:2] = 1e-41
+    after = denormal_scales(tiny_model)
+    assert after["bn_scales"] == before["bn_scales"] and after["denormal"] == before["denormal"] + 2
+    d = denormal_effect(tiny_model, *images, repeats=1)
+    assert d["logits_identical"] and d["gradients_identical"] and d["kept_s"] > 0 and d["flushed_s"] > 0
+    assert d["batch"] == 4 and d["denormal"] == after["denormal"]

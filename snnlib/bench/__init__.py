@@ -6,13 +6,14 @@ is the library: :class:`~snnlib.models.SpikingClassifier` with the vectorised
 :class:`~snnlib.encoding.PhaseEncoder`, :func:`snnlib.train.train_step`, and FGSM / PGD under the
 authors' threat model with input-only gradients, plus :mod:`snnlib.kernels` and the frozen-parameter
 threat model. Modules: :mod:`.variants` (what runs), :mod:`.measure` (memory, sync, input),
-:mod:`.checks` (equality), :mod:`.roofline`, :mod:`.run`.
+:mod:`.checks` (equality), :mod:`.roofline`, :mod:`.run`; :mod:`.denormals` (trained models' denormal BN scales).
 """
 
 from .checks import GRAD_TOL, LOGIT_TOL
+from .denormals import denormal_effect, denormal_scales
 from .measure import peak_memory
 from .run import FULL, QUICK, TARGET_SPEEDUP, for_build, run
 from .variants import EXTRAS, VARIANTS, Bench, snnlib_variant
 
 __all__ = ["run", "for_build", "FULL", "QUICK", "TARGET_SPEEDUP", "VARIANTS", "EXTRAS", "Bench", "snnlib_variant", "GRAD_TOL",
-           "LOGIT_TOL", "peak_memory"]
+           "LOGIT_TOL", "peak_memory", "denormal_effect", "denormal_scales"]
