@@ -90,6 +90,11 @@ def test_every_branch_of_the_claims_rules():
     assert c.rule_pool(0.8, 0.0, 0.75) == c.REPRO
     assert c.rule_pool(0.5, 0.0, 0.75) == c.NOT and c.rule_pool(0.8, 0.01, 0.75) == c.NOT
     assert c.rule_audit(0.2, "none") == c.REPRO and c.rule_audit(0.001, "weak attack") == f"{c.NOT} (weak attack)"
+    # the sparsity chapter's paragraph follows the same rule, and names dead BN channels when they carry the zeros
+    assert "does **not** reproduce" in c.block_finding({"zero": 0.01, "module": "layer1.0.bn1", "op": "BN"})
+    dead = c.block_finding({"zero": 0.9, "module": "layer3.1.bn1", "op": "BN", "collapsed": 58, "channels": 64})
+    assert "58 of its 64 channels" in dead and "dead BatchNorm channels" in dead and "not reproduce" not in dead
+    assert "not at a spiking neuron" in c.block_finding({"zero": 0.3, "module": "layer1.0.conv1", "op": "conv"})
 
 
 def test_exact_statistics():
