@@ -1,5 +1,7 @@
 """A committed profile's book reads its results and computes nothing (SNNLIB_COMPUTE), and shows what is missing."""
 
+from importlib import import_module
+
 import pytest
 
 from snnlib import audit, config, places, report, results
@@ -61,3 +63,14 @@ def test_available_audits_and_how_far_the_others_got(cifar_dir, monkeypatch):
     monkeypatch.setattr(run, "audited_configs", lambda p=None: {"todo": todo})
     with pytest.raises(SnnlibError, match="no audit result in the medium profile yet"):
         audit.available("medium")
+
+
+def test_report_row_of_an_unfinished_audit_says_how_far_it_got(cifar_dir, monkeypatch):
+    todo = _tiny(cifar_dir, "todo")
+    key = run._keyed(todo, None)[2]
+    results.write_json(results.run_dir(todo) / f"audit-{key[:10]}.partial.json", {"done": ["clean"]})
+    monkeypatch.setattr(audit, "audited_configs", lambda p=None: {"todo": todo})
+    with results.only_cached():
+        rows = import_module("snnlib.report.claims").audit_claims("medium")  # the package's claims() shadows it
+    assert [r["verdict"] for r in rows] == ["not yet computed"]
+    assert rows[0]["ours"].startswith(f"audit not finished: 1 of {len(audit.CHECKS)} checks done")

@@ -23,15 +23,15 @@ from .checks import (CHECKS, GROUPS, input_grads, is_deterministic, output_range
                      zero_gradient_stats)
 from .flags import FLAG_TEXT, FLAGS, attack_acc, estimator_tests, red_flags
 from .verdict import attribution, derive, summary, verdict
-from .run import (PAPER_AUDITED, ann_twin_config, audit_key, audited_configs, available, partial_progress, run_config,
-                  run_profile, run_suite, snn_transfer_source, twin_config)
+from .run import (PAPER_AUDITED, ann_twin_config, audit_key, audited_configs, available, partial_progress, progress_note,
+                  run_config, run_profile, run_suite, snn_transfer_source, twin_config)
 from .settings import BUDGETS, AuditSettings
 from .tables import (alignment_table, attack_frame, attack_table, attribution_table, estimator_table, fired_for,
                      flags_table, ladder_frame, leak_table, settings_table, strength_frame, summary_table, sweep_frame,
                      switch_table, trace_frame, zero_grad_table)
 
 __all__ = ["audit", "AuditReport", "ResetEveryCall", "prepare", "BUDGETS", "AuditSettings", "CHECKS", "FLAGS", "FLAG_TEXT", "ESTIMATORS", "ESTIMATOR_LABELS", "SURROGATES",
-           "PAPER_AUDITED", "run_suite", "run_config", "run_profile", "available", "partial_progress", "audited_configs", "twin_config",
+           "PAPER_AUDITED", "run_suite", "run_config", "run_profile", "available", "partial_progress", "progress_note", "audited_configs", "twin_config",
            "snn_transfer_source", "ann_twin_config", "audit_key", "derive", "red_flags", "verdict", "attack_acc",
            "estimator", "swap_surrogate", "rate_gradient", "encoder_grad", "worst_case", "zero_gradient_stats",
            "is_deterministic", "random_noise", "input_grads", "GROUPS", "output_range", "randomness", "estimator_tests",

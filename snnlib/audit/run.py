@@ -136,6 +136,13 @@ def partial_progress(cfg: Config, settings: AuditSettings | None = None) -> tupl
     return len(done), len(CHECKS)
 
 
+def progress_note(cfg: Config, profile_name: str) -> str:
+    """How far ``cfg``'s unfinished audit got, and the command that finishes it."""
+    k, total = partial_progress(cfg)
+    return (f"{k} of {total} checks done; finish with `SNNLIB_PROFILE={profile_name} python -m snnlib reproduce "
+            f"{cfg.name} --stages audit`")
+
+
 def run_config(cfg: Config, device: str | None = None, force: bool = False,
                settings: AuditSettings | None = None) -> dict:
     """The audit of one config's trained model, cached as ``results/<profile>/<run_id>/audit-<key>.json``.
@@ -187,9 +194,7 @@ def available(profile_name: str | None = None) -> tuple[dict[str, dict], dict[st
         try:
             res[n] = run_config(c)
         except results.ResultMissing:
-            k, total = partial_progress(c)
-            missing[n] = (f"{k} of {total} checks done; finish with `SNNLIB_PROFILE={p} python -m snnlib reproduce {n} "
-                          "--stages audit`")
+            missing[n] = progress_note(c, p)
     if not res:
         raise SnnlibError(f"no audit result in the {p} profile yet; compute one with `SNNLIB_PROFILE={p} python -m "
                           f"snnlib reproduce {next(iter(missing), 'CONFIG')} --stages audit`")
