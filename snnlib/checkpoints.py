@@ -80,9 +80,13 @@ def _manifest(folder: Path) -> dict[str, str]:
 
 
 def publish(cfg: Config) -> Path:
-    """Copy a finished run's best weights into the zoo and record their SHA-256 in the manifest."""
-    state = load_checkpoint(checkpoint_paths(cfg)["best"])
-    out = zoo_path(cfg)
+    """Copy a finished run's best weights into the zoo and record their SHA-256 in the manifest. In a clone
+    that did not train the run (no checkpoint) the committed weights stand, once their checksum is verified."""
+    best, out = checkpoint_paths(cfg)["best"], zoo_path(cfg)
+    if not best.is_file() and out.is_file():
+        _zoo_state(cfg, "cpu")  # raises if the committed file does not match its manifest
+        return out
+    state = load_checkpoint(best)
     keep = {k: state[k] for k in ("train_key", "num_classes", "in_channels", "epoch", "model")}
     save_checkpoint(out, {"run_id": cfg.run_id, "config": cfg.to_dict(), **keep}, fmt=WEIGHTS_FORMAT)
     sums = _manifest(out.parent)

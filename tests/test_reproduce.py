@@ -47,3 +47,24 @@ def test_reproduce_parallel_matches_serial(cifar_dir, tmp_path):
     with results.only_cached():  # the serial path finds exactly these files cached (in the same output root)
         for p in paths:
             assert reproduce(config.load_config(p), ("train",), log=logs.append) == out[p]
+
+
+def test_publish_in_a_clone_without_the_run_keeps_the_committed_weights(cifar_dir):
+    """A clone that has the committed weights but not the training run (``runs/`` is not in git) re-publishes
+    nothing and fails nothing; edited weights are refused; a clone with neither says to train first."""
+    import shutil
+
+    from snnlib import checkpoints
+    from snnlib.errors import CheckpointError
+
+    cfg = tiny(cifar_dir)
+    with pytest.raises(CheckpointError, match="train the config first"):
+        checkpoints.publish(cfg)
+    reproduce(cfg, ("train", "publish"), log=lambda m: None)
+    zoo = checkpoints.zoo_path(cfg)
+    before = zoo.read_bytes()
+    shutil.rmtree(checkpoints.checkpoint_paths(cfg)["dir"])  # what a fresh clone looks like
+    assert checkpoints.publish(cfg) == zoo and zoo.read_bytes() == before
+    zoo.write_bytes(before[:-8] + b"\0" * 8)
+    with pytest.raises(CheckpointError, match="does not match its SHA-256"):
+        checkpoints.publish(cfg)
