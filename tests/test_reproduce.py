@@ -49,14 +49,15 @@ def test_reproduce_parallel_matches_serial(cifar_dir, tmp_path):
             assert reproduce(config.load_config(p), ("train",), log=logs.append) == out[p]
 
 
-def test_publish_in_a_clone_without_the_run_keeps_the_committed_weights(cifar_dir):
+def test_publish_in_a_clone_without_the_run_keeps_the_committed_weights(cifar_dir, tmp_path, monkeypatch):
     """A clone that has the committed weights but not the training run (``runs/`` is not in git) re-publishes
     nothing and fails nothing; edited weights are refused; a clone with neither says to train first."""
     import shutil
 
-    from snnlib import checkpoints
+    from snnlib import checkpoints, places
     from snnlib.errors import CheckpointError
 
+    monkeypatch.setattr(places, "zoo_dir", lambda profile_name=None: tmp_path / "models" / (profile_name or "custom"))
     cfg = tiny(cifar_dir)
     with pytest.raises(CheckpointError, match="train the config first"):
         checkpoints.publish(cfg)
