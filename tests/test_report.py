@@ -63,6 +63,8 @@ def test_md_table_is_a_numbered_myst_table():
 
     md = plots.md_table(pd.DataFrame({"a": [1.234]}), "Cap.", "tbl-x").data
     assert md.startswith(":::{table} Cap.\n:name: tbl-x") and "1.23" in md
+    gaps = plots.md_table(pd.DataFrame({"a": [1.234, float("nan")], "b": ["x", None], "n": [3, 4]}), "c", "t").data
+    assert "nan" not in gaps and "None" not in gaps and gaps.count("–") == 2 and "1.23" in gaps and "   4 |" in gaps
 
 
 def test_paper_tables_and_their_printed_deltas():
@@ -87,14 +89,20 @@ def test_every_branch_of_the_claims_rules():
     assert c.rule_all(["agrees", "contradicts", "agrees"]) == c.NOT
     assert c.rule_all(["agrees", "cannot tell", "agrees"]) == c.CANNOT
     assert c.rule_blocks(0.2) == c.REPRO and c.rule_blocks(0.01) == c.NOT
+    assert c.rule_blocks(0.9, live_zero=0.2) == c.REPRO  # sparse beyond its dead channels
+    assert c.rule_blocks(0.9, live_zero=0.01) == f"{c.NOT} (dead BN channels)"  # sparse only through them
     assert c.rule_pool(0.8, 0.0, 0.75) == c.REPRO
     assert c.rule_pool(0.5, 0.0, 0.75) == c.NOT and c.rule_pool(0.8, 0.01, 0.75) == c.NOT
     assert c.rule_audit(0.2, "none") == c.REPRO and c.rule_audit(0.001, "weak attack") == f"{c.NOT} (weak attack)"
     # the sparsity chapter's paragraph follows the same rule, and names dead BN channels when they carry the zeros
     assert "does **not** reproduce" in c.block_finding({"zero": 0.01, "module": "layer1.0.bn1", "op": "BN"})
-    dead = c.block_finding({"zero": 0.9, "module": "layer3.1.bn1", "op": "BN", "collapsed": 58, "channels": 64})
-    assert "58 of its 64 channels" in dead and "dead BatchNorm channels" in dead and "not reproduce" not in dead
-    assert "not at a spiking neuron" in c.block_finding({"zero": 0.3, "module": "layer1.0.conv1", "op": "conv"})
+    dead = c.block_finding({"zero": 0.9077, "module": "layer3.1.bn1", "op": "BN", "collapsed": 58, "channels": 64,
+                            "live": 0.0015, "live_module": "layer3.1.bn1"})
+    assert "58 of its 64 channels" in dead and "dead BatchNorm channels" in dead and "does **not**" in dead
+    assert "0.15 %" in dead
+    live = c.block_finding({"zero": 0.3, "module": "layer1.0.conv1", "op": "conv", "live": 0.3,
+                            "live_module": "layer1.0.conv1"})
+    assert "not at a spiking neuron" in live and "not**" not in live
 
 
 def test_exact_statistics():
