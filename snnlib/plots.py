@@ -60,7 +60,9 @@ def md_table(df: pd.DataFrame, caption: str, name: str, floatfmt: str = ".2f", *
         df, kw = pd.DataFrame({"": ["no rows in the result this was built from"]}), {}
     esc = {c: df[c].map(lambda v: v.replace("|", "\\|") if isinstance(v, str) else v) for c in df.columns
            if df[c].dtype == object or pd.api.types.is_string_dtype(df[c])}  # a '|' inside a cell would split it and shift the columns after it
-    body = df.assign(**esc).to_markdown(index=False, floatfmt=floatfmt, missingval="–", **kw)
+    df = df.assign(**esc)
+    df = df.astype(object).where(df.notna(), None)  # tabulate's missingval replaces None, not NaN
+    body = df.to_markdown(index=False, floatfmt=floatfmt, missingval="–", **kw)
     return Markdown(f":::{{table}} {caption}\n:name: {name}\n:align: center\n\n{body}\n:::")  # colon fence: roles may go in the caption
 
 
