@@ -64,6 +64,9 @@ class _Recorder:
             s["norm_sum"] += gs.float().norm(dim=1).sum().item()
             s["n"] += gs.shape[0]
             s["per_sample"] = gs.shape[1]
+            if g.dim() >= batch_dim + 3:  # a map with channels: which channels got any nonzero gradient so far
+                live = g.detach().ne(0).movedim(batch_dim + 1, 0).flatten(1).any(1)
+                s["live"] = live if "live" not in s else s["live"] | live
         return fn
 
     def watch(self, key, tensor, batch_dim, **meta):
@@ -113,7 +116,8 @@ def gradient_sparsity(model, data, y=None, space: str = "pixel", bn: str = "eval
     cross-entropy (``target="loss"``, as during the attacks) or of the true-class
     logit f_y (``target="logit"``, as in Theorem 4.1). Columns: ``order``,
     ``module``, ``op``, ``module_type``, ``zero_frac`` (fraction of exactly-zero
-    entries), ``grad_l2`` (mean per-sample l2 norm: sparse is not the same as
+    entries), ``dead_frac`` (share of channels whose gradient is zero on every image: dead channels, a
+    source of zeros that has nothing to do with spikes; None for tensors without channels), ``grad_l2`` (mean per-sample l2 norm: sparse is not the same as
     shattered or vanished, Athalye et al. 2018), ``numel`` (entries per
     sample), ``n``. The first row, ``input``, is the gradient w.r.t. the pixels
     (``space="pixel"``, through the encoder's backward) or the spikes.
@@ -139,8 +143,9 @@ def gradient_sparsity(model, data, y=None, space: str = "pixel", bn: str = "eval
         if s is None or s["n"] == 0:  # op got no gradient at all (e.g. encoder grad="none")
             rows.append({**meta, "zero_frac": 1.0, "grad_l2": 0.0, "numel": None, "n": 0})
             continue
+        dead = 1.0 - s["live"].float().mean().item() if "live" in s else None
         rows.append({**meta, "zero_frac": s["zeros"] / s["numel"], "grad_l2": s["norm_sum"] / s["n"],
-                     "numel": s["per_sample"], "n": s["n"]})
+                     "numel": s["per_sample"], "n": s["n"], "dead_frac": dead})
     return pd.DataFrame(rows).sort_values("order").reset_index(drop=True)
 
 

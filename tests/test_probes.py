@@ -9,7 +9,8 @@ from snnlib.models import POOLS, SpikingClassifier, build_model
 def test_gradient_sparsity_table(tiny_model, images):
     x, y = images
     df = probes.gradient_sparsity(tiny_model, x, y, batch_size=2)
-    assert list(df.columns) == ["order", "module", "op", "module_type", "zero_frac", "grad_l2", "numel", "n"]
+    assert list(df.columns) == ["order", "module", "op", "module_type", "zero_frac", "grad_l2", "numel", "n", "dead_frac"]
+    assert df[df.op == "linear"].dead_frac.isna().all() and df[df.op == "conv"].dead_frac.between(0, 1).all()
     assert set(df.op) == {"input", "conv", "BN", "IF neuron", "pooling", "residual add", "linear"}
     assert (df.n == 4).all() and df.zero_frac.between(0, 1).all() and (df.grad_l2 >= 0).all()
     assert df.module.iloc[0] == "input" and df.module.iloc[-1] == "fc"
@@ -66,3 +67,16 @@ def test_collapsed_bn_scales_find_dead_channels():
     y = torch.randn(2, 4, 3, 3, requires_grad=True)
     (net[1].eval()(y) * 1e-5).sum().backward()  # a dead channel's input gradient underflows to exactly zero
     assert (y.grad[:, :3] == 0).all() and (y.grad[:, 3] != 0).all()
+
+
+def test_dead_channels_are_counted_per_channel(images):
+    """A channel whose BN scale is zero gets no gradient on any image: the probe reports it as a dead channel,
+    and its share of the zeros, apart from the zeros that spikes or pooling leave."""
+    x, y = images
+    torch.manual_seed(0)
+    net = build_model("sew_resnet18", 10, width=8)
+    with torch.no_grad():
+        net.layer2[0].bn1.weight[:4] = 0.0  # 4 of its 16 channels
+    df = probes.gradient_sparsity(SpikingClassifier(net, PhaseEncoder()).eval(), x, y).set_index("module")
+    assert df.loc["layer2.0.bn1", "dead_frac"] == 0.25 and df.loc["layer2.0.bn1", "zero_frac"] >= 0.25
+    assert df.loc["layer2.1.bn1", "dead_frac"] == 0.0

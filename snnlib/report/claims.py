@@ -142,7 +142,8 @@ def block_zeros(profile: str | None = None) -> dict:
     """Fig. 3 inside the residual blocks of the MaxPool SEW-ResNet-18: the op with the largest fraction of exact
     zeros in its input gradient (``zero``, ``module``, ``op``), the largest at any IF neuron (``if_zero``), and,
     if that op is a BatchNorm, how many of its channels have a collapsed scale (``collapsed`` of ``channels``).
-    ``live`` (with ``live_module``) is the largest once each BatchNorm's dead channels are set aside."""
+    ``live`` (with ``live_module``) is the largest once the dead channels (gradient zero on every probed image;
+    from the BN scales for an older probe file) are set aside."""
     m = _Models(profile or config.profile())
     blocks, _ = _stem_sparsity(m)
     mx = blocks[blocks.pool == "max"]
@@ -151,16 +152,18 @@ def block_zeros(profile: str | None = None) -> dict:
     top = mx.loc[mx.zero_frac.idxmax()]
     out = {"zero": float(top.zero_frac), "module": top.module, "op": top.op,
            "if_zero": float(mx[mx.op == "IF neuron"].zero_frac.max()) if (mx.op == "IF neuron").any() else 0.0}
-    live = mx.zero_frac
-    if ((mx.module_type == "BatchNorm2d") & (mx.zero_frac > 0)).any():
+    dead = mx["dead_frac"] if "dead_frac" in mx and mx["dead_frac"].notna().any() else None
+    if top.module_type == "BatchNorm2d" and out["zero"] > 0 or dead is None and (mx.zero_frac > 0).any():
         from ..checkpoints import load_trained
         from ..probes import collapsed_bn_scales
 
         bn = collapsed_bn_scales(load_trained(m.sew)).set_index("module")
-        dead = mx.module.map(bn.frac).where(mx.module_type == "BatchNorm2d", 0.0).fillna(0.0)
-        live = (mx.zero_frac - dead).clip(lower=0.0)  # a dead channel's gradient is all zeros: its share of the map
         if top.module_type == "BatchNorm2d":
             out.update(collapsed=int(bn.loc[top.module].collapsed), channels=int(bn.loc[top.module].channels))
+        if dead is None:  # a probe file from before dead_frac: dead channels from the BN scales instead
+            dead = mx.module.map(bn.frac).where(mx.module_type == "BatchNorm2d", 0.0)
+    # a dead channel's gradient is zero everywhere: its share of the map's entries is its share of the channels
+    live = (mx.zero_frac - (0.0 if dead is None else dead.fillna(0.0))).clip(lower=0.0)
     return {**out, "live": float(live.max()), "live_module": mx.module[live.idxmax()]}
 
 
