@@ -58,8 +58,10 @@ def md_table(df: pd.DataFrame, caption: str, name: str, floatfmt: str = ".2f", *
 
     if df.empty:  # keep the table (and its reference) valid, and say why it has no rows
         df, kw = pd.DataFrame({"": ["no rows in the result this was built from"]}), {}
-    esc = {c: df[c].map(lambda v: v.replace("|", "\\|") if isinstance(v, str) else v) for c in df.columns
-           if df[c].dtype == object or pd.api.types.is_string_dtype(df[c])}  # a '|' inside a cell would split it and shift the columns after it
+    # a '|' inside a cell would split it and shift the columns after it; build the column as object so that
+    # ints beside blanks stay ints (Series.map would turn them into floats)
+    esc = {c: pd.Series([v.replace("|", "\\|") if isinstance(v, str) else v for v in df[c]], index=df.index,
+                        dtype=object) for c in df.columns if df[c].dtype == object or pd.api.types.is_string_dtype(df[c])}
     df = df.assign(**esc)
     df = df.astype(object).where(df.notna(), None)  # tabulate's missingval replaces None, not NaN
     body = df.to_markdown(index=False, floatfmt=floatfmt, missingval="–", **kw)

@@ -65,6 +65,8 @@ def test_md_table_is_a_numbered_myst_table():
     assert md.startswith(":::{table} Cap.\n:name: tbl-x") and "1.23" in md
     gaps = plots.md_table(pd.DataFrame({"a": [1.234, float("nan")], "b": ["x", None], "n": [3, 4]}), "c", "t").data
     assert "nan" not in gaps and "None" not in gaps and gaps.count("–") == 2 and "1.23" in gaps and "   4 |" in gaps
+    counts = plots.md_table(pd.DataFrame({"n_eval": pd.Series([None, 1000], dtype=object)}), "c", "t").data
+    assert "1000" in counts and "1000.0" not in counts and "–" in counts  # a count beside a blank stays an integer
 
 
 def test_paper_tables_and_their_printed_deltas():
