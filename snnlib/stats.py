@@ -138,7 +138,7 @@ def seed_comparison(per_image_a: list, per_image_b: list, alternative: str = "gr
 
 def seed_variance(groups: list) -> float | None:
     """Pooled between-seed variance of accuracy over groups (each a list of per-seed per-image outcomes) with
-    at least two seeds; None if no group has two."""
+    at least two seeds; None if no group has two. Its degrees of freedom: :func:`seed_df`."""
     num = den = 0.0
     for g in groups:
         acc = np.asarray([_bools(r).mean() for r in g])
@@ -148,43 +148,77 @@ def seed_variance(groups: list) -> float | None:
     return num / den if den else None
 
 
+def seed_df(groups: list) -> int:
+    """Degrees of freedom of :func:`seed_variance` over the same groups: seeds minus one, summed."""
+    return sum(len(g) - 1 for g in groups if len(g) > 1)
+
+
+def _satterthwaite(parts: list[tuple[float, float]]) -> tuple[float, float]:
+    """Variance of a sum of independent estimated variance components ``(v, df)``, and its Welch-Satterthwaite
+    degrees of freedom (``inf`` when every component is known exactly)."""
+    var = sum(v for v, _ in parts)
+    den = sum(v * v / df for v, df in parts if math.isfinite(df) and df > 0 and v > 0)
+    return var, (var * var / den if den > 0 else math.inf)
+
+
+def _t(q: float, df: float) -> float:
+    return float(_st.norm.ppf(q) if not math.isfinite(df) else _st.t.ppf(q, df))
+
+
+def _seed_parts(ma, mb, pooled_var, pooled_df, pooled_source) -> tuple[list, list]:
+    """The training-randomness components of a model comparison's variance ``(v, df)``, and notes on their source.
+    A profile-level pooled variance (with its degrees of freedom) serves both models (a pooled t); without it,
+    each model with several seeds uses its own (Welch); a model with one seed and nothing pooled counts none."""
+    parts, notes = [], []
+    if pooled_var is not None:
+        parts.append((pooled_var * (1 / len(ma) + 1 / len(mb)), pooled_df if pooled_df else math.inf))
+        for m, name in ((ma, "a"), (mb, "b")):
+            if len(m) == 1:
+                notes.append(f"model {name} has one seed: its seed variance is " + (pooled_source or "the profile's pooled estimate"))
+        return parts, notes
+    for m, name in ((ma, "a"), (mb, "b")):
+        if len(m) > 1:
+            parts.append((m.var(ddof=1) / len(m), len(m) - 1))
+        else:
+            notes.append(f"model {name} has one seed and no seed variance is known: training randomness not counted")
+    return parts, notes
+
+
 def model_comparison(per_image_a: list, per_image_b: list, expected: int = +1, pooled_var: float | None = None,
-                     metric=None, level: float = LEVEL, pooled_source: str | None = None) -> dict:
+                     metric=None, level: float = LEVEL, pooled_source: str | None = None,
+                     pooled_df: float | None = None) -> dict:
     """Compare two trained models, each given as one or more seeds of per-image outcomes on the same images.
 
     The difference ``d = mean(a) - mean(b)`` of the seed-averaged metric (default: accuracy) has variance
-    ``s_a^2 / n_a + s_b^2 / n_b`` (between-seed, training randomness) ``+ var_i(d_i) / n`` (test-image
-    sampling, paired: ``d_i`` is the per-image difference of the seed means). A model with one seed borrows
-    ``pooled_var`` (:func:`seed_variance` over the profile's multi-seed models, or ``pooled_source`` says where it
-    comes from) and the result says so.
-    Returns the difference, its normal interval, a two-sided p-value, the verdict against the ``expected``
-    sign (``agrees``, ``contradicts``, ``cannot tell``) and the smallest effect the comparison could
-    detect (one-sided, level :data:`ALPHA`, power 80 %). With several seeds on both sides the exact
-    permutation p-value over seeds is added.
+    ``s^2 (1/n_a + 1/n_b)`` (between-seed, training randomness; ``s^2`` is ``pooled_var``, the profile's pooled
+    estimate over its multi-seed models with ``pooled_df`` degrees of freedom, or one borrowed as
+    ``pooled_source`` says; without it each model's own seeds) ``+ var_i(d_i) / n`` (test-image sampling,
+    paired: ``d_i`` is the per-image difference of the seed means). With few seeds the seed term is itself
+    uncertain, so the interval, p-value and detectable effect use Student's t with Welch-Satterthwaite
+    degrees of freedom (``df``), not the normal. Returns the difference, its interval, a two-sided p-value, the
+    verdict against the ``expected`` sign (``agrees``, ``contradicts``, ``cannot tell``) and the smallest effect
+    the comparison could detect (one-sided, level :data:`ALPHA`, power 80 %). With several seeds on both sides
+    the exact permutation p-value over seeds is added.
     """
     A = np.asarray([_bools(r) for r in per_image_a], float)
     B = np.asarray([_bools(r) for r in per_image_b], float)
     f = metric or (lambda X: X.mean(1))
     ma, mb = f(A), f(B)
     d = float(ma.mean() - mb.mean())
-    var_seed, notes = 0.0, []
-    for m, name in ((ma, "a"), (mb, "b")):
-        if len(m) > 1:
-            var_seed += m.var(ddof=1) / len(m)
-        elif pooled_var is not None:
-            var_seed += pooled_var
-            notes.append(f"model {name} has one seed: its seed variance is " + (pooled_source or "the profile's pooled estimate"))
-        else:
-            notes.append(f"model {name} has one seed and no seed variance is known: training randomness not counted")
+    parts, notes = _seed_parts(ma, mb, pooled_var, pooled_df, pooled_source)
     di = A.mean(0) - B.mean(0)
-    se = math.sqrt(var_seed + (di.var(ddof=1) / len(di) if len(di) > 1 else 0.0))
-    z = _st.norm.ppf((1 + level) / 2)
-    lo, hi = float(d - z * se), float(d + z * se)
-    p = float(2 * _st.norm.sf(abs(d) / se)) if se > 0 else (0.0 if d != 0 else 1.0)
+    if len(di) > 1:
+        parts.append((di.var(ddof=1) / len(di), len(di) - 1))
+    var, df = _satterthwaite(parts)
+    se = math.sqrt(var)
+    crit = _t((1 + level) / 2, df)
+    lo, hi = float(d - crit * se), float(d + crit * se)
+    p = float(2 * (_st.norm.sf(abs(d) / se) if not math.isfinite(df) else _st.t.sf(abs(d) / se, df))) if se > 0 \
+        else (0.0 if d != 0 else 1.0)
     verdict = "agrees" if (lo > 0 if expected > 0 else hi < 0) else "contradicts" if (hi < 0 if expected > 0 else lo > 0) \
         else "cannot tell"
-    out = {"diff": d, "lo": lo, "hi": hi, "se": se, "p": p, "verdict": verdict, "n_seeds": (len(A), len(B)),
-           "n_images": A.shape[1], "mde": float((_st.norm.ppf(1 - ALPHA) + _st.norm.ppf(0.8)) * se), "notes": notes,
+    out = {"diff": d, "lo": lo, "hi": hi, "se": se, "df": df, "p": p, "verdict": verdict, "n_seeds": (len(A), len(B)),
+           "n_images": A.shape[1], "mde": float((_t(1 - ALPHA, df) + _t(0.8, df)) * se), "notes": notes,
            "a": ma.tolist(), "b": mb.tolist()}
     if len(A) > 1 and len(B) > 1:
         out["p_permutation"] = permutation_p(ma, mb, "two-sided")

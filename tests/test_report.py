@@ -123,6 +123,19 @@ def test_exact_statistics():
     assert one["verdict"] == "cannot tell" and one["notes"]  # one seed each, no seed variance known
 
 
+def test_few_seeds_widen_the_interval_by_student_t():
+    """Two seeds a side estimate the seed variance with 2 degrees of freedom: the interval uses t, not the normal,
+    and a pooled variance with few degrees of freedom gives a wider interval than the same variance known exactly."""
+    a = [[1] * 62 + [0] * 38, [1] * 58 + [0] * 42]
+    b = [[1] * 52 + [0] * 48, [1] * 50 + [0] * 50]
+    own = stats.model_comparison(a, b, +1)
+    assert 1 <= own["df"] < 10 and own["hi"] - own["lo"] > 2 * 1.96 * own["se"]
+    few = stats.model_comparison(a, b, +1, pooled_var=0.02 ** 2, pooled_df=2)
+    exact = stats.model_comparison(a, b, +1, pooled_var=0.02 ** 2)
+    assert few["se"] == pytest.approx(exact["se"]) and few["hi"] - few["lo"] > exact["hi"] - exact["lo"]
+    assert few["mde"] > exact["mde"] and few["p"] > exact["p"]
+
+
 def test_one_seed_models_take_a_stated_seed_variance():
     a, b = [[1] * 60 + [0] * 40], [[1] * 52 + [0] * 48]
     bare = stats.model_comparison(a, b, +1)

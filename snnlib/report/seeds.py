@@ -40,6 +40,11 @@ def _pooled(values: list[list[float]]) -> float | None:
     return float(num / den) if den else None
 
 
+def own_df(profile: str) -> int:
+    """Degrees of freedom of :func:`own`: seeds minus one, summed over the profile's multi-seed models."""
+    return sum(len(c.replicates) for c in configs(profile).values() if c.replicates)
+
+
 def own(profile: str, key: str, threat: str = "standard") -> float | None:
     """Pooled between-seed variance of one accuracy (``key``) or of ``"shape"`` over the profile's multi-seed models."""
     multi = [c for c in configs(profile).values() if c.replicates]
@@ -64,6 +69,15 @@ def seed_var(profile: str, key: str, threat: str = "standard") -> tuple[float | 
         return b["variance"][key], (f"borrowed from the {b['source_profile']} profile "
                                     f"({'/'.join(map(str, b['n_seeds']))} seeds each of {', '.join(b['models'])}; see {FILE})")
     return None, None
+
+
+def seed_var_df(profile: str) -> int | None:
+    """Degrees of freedom of :func:`seed_var`'s variance: the profile's own, else the borrowed file's (its models
+    times seeds minus one), else None."""
+    if own_df(profile):
+        return own_df(profile)
+    b = borrowed(profile)
+    return len(b["models"]) * (min(b["n_seeds"]) - 1) if b is not None else None
 
 
 def write_borrowed(source: str, target: str | None = None) -> dict:
@@ -93,14 +107,18 @@ def compare_models(cfg_a, cfg_b, key: str, expected: int, threat: str = "standar
     one seed takes the profile's pooled seed variance, or a borrowed one (:mod:`.seeds`)."""
     a = [ps[key] for ps in seed_outcomes(cfg_a, threat)]
     b = [ps[key] for ps in seed_outcomes(cfg_b, threat)]
-    var, source = seed_var(profile or cfg_a.profile, key, threat)
-    return stats.model_comparison(a, b, expected, pooled_var=var, pooled_source=source)
+    p = profile or cfg_a.profile
+    var, source = seed_var(p, key, threat)
+    return stats.model_comparison(a, b, expected, pooled_var=var, pooled_source=source,
+                                  pooled_df=seed_var_df(p) if var is not None else None)
 
 
 def seed_note(c: dict) -> str:
     """Where a comparison's training-randomness term came from: the seeds themselves, or the notes' source."""
     told = sorted({n.split(": ", 1)[1] for n in c.get("notes", [])})
-    return "; ".join(told) if told else "between the seeds of both models"
+    df = c.get("df")
+    t = f"; t with {df:.0f} df" if df is not None and df == df and df < 1e6 else ""
+    return ("; ".join(told) if told else "between the seeds of both models") + t
 
 
 def pooling_deltas(profile: str | None = None) -> pd.DataFrame:
