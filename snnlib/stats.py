@@ -226,12 +226,14 @@ def model_comparison(per_image_a: list, per_image_b: list, expected: int = +1, p
 
 
 def bootstrap_comparison(a: list, b: list, metric, n_boot: int = 2000, seed: int = 0, level: float = LEVEL,
-                         seed_var: float | None = None, seed_var_source: str | None = None) -> dict:
+                         seed_var: float | None = None, seed_var_source: str | None = None,
+                         seed_var_df: float | None = None) -> dict:
     """Difference ``metric(a) - metric(b)`` of a statistic of two models (each: a list over seeds of dicts of
     per-image outcomes on the same images), with a two-level bootstrap interval: seeds resampled within each
     model, images resampled jointly (the same images for both). ``metric`` maps one seed's dict to a number;
     a model's value is the mean over its seeds. A model with one seed adds ``seed_var`` (the statistic's
-    between-seed variance, from elsewhere) to the bootstrap variance, and the interval becomes normal."""
+    between-seed variance, from elsewhere, with ``seed_var_df`` degrees of freedom) to the bootstrap variance, and
+    the interval becomes Student t with Welch-Satterthwaite degrees of freedom (normal if ``seed_var_df`` is None)."""
     keys = list(a[0])
     A = {k: np.asarray([_bools(r[k]) for r in a], float) for k in keys}
     B = {k: np.asarray([_bools(r[k]) for r in b], float) for k in keys}
@@ -247,10 +249,13 @@ def bootstrap_comparison(a: list, b: list, metric, n_boot: int = 2000, seed: int
     single = [n for n, x in (("a", a), ("b", b)) if len(x) == 1]
     notes = [f"model {n} has one seed: training randomness not counted" for n in single]
     if single and seed_var is not None:
-        z = _st.norm.ppf((1 + level) / 2)
-        se = math.sqrt(boots.var(ddof=1) + len(single) * seed_var)
-        lo, hi = diff - z * se, diff + z * se
+        var, df = _satterthwaite([(boots.var(ddof=1), math.inf),
+                                  (len(single) * seed_var, seed_var_df if seed_var_df else math.inf)])
+        se, crit = math.sqrt(var), _t((1 + level) / 2, df)
+        lo, hi = diff - crit * se, diff + crit * se
         notes = [f"model {n} has one seed: its seed variance is " + (seed_var_source or "the profile's pooled estimate") for n in single]
+        return {"diff": diff, "lo": float(lo), "hi": float(hi), "n_seeds": (len(a), len(b)), "n_images": n_img,
+                "notes": notes, "df": df}
     return {"diff": diff, "lo": float(lo), "hi": float(hi), "n_seeds": (len(a), len(b)), "n_images": n_img,
             "notes": notes}
 

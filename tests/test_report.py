@@ -148,6 +148,8 @@ def test_one_seed_models_take_a_stated_seed_variance():
     b1 = stats.bootstrap_comparison(*x, shape, n_boot=200, seed_var=0.05 ** 2, seed_var_source="borrowed")
     assert b1["diff"] == b0["diff"] and b1["hi"] - b1["lo"] > b0["hi"] - b0["lo"]
     assert "not counted" in b0["notes"][0] and "borrowed" in b1["notes"][0]
+    b2 = stats.bootstrap_comparison(*x, shape, n_boot=200, seed_var=0.05 ** 2, seed_var_df=4)
+    assert b2["hi"] - b2["lo"] > b1["hi"] - b1["lo"] and b2["df"] < b1["df"]  # a variance known from 4 df: t
 
 
 def test_borrowed_seed_variance_file(tiny_project):
