@@ -113,7 +113,17 @@ def claim_natural_robustness(m: _Models) -> dict:
     if m.ann is not None:
         a = compare_models(m.sew, m.ann, "pgd", +1, profile=m.profile)
         extra = f"; minus the ANN twin {_pct(a)} [{_pct(a, 'lo')}, {_pct(a, 'hi')}]"
-    return {**row, "ours": f"SEW-18 minus defended: {_cmp_text(c)}{extra}", "verdict": _verdict(c["verdict"])}
+    return {**row, "ours": f"SEW-18 minus defended: {_cmp_text(c)}{extra}{_worst_context(m)}",
+            "verdict": _verdict(c["verdict"])}
+
+
+def _worst_context(m: _Models) -> str:
+    """Context for the PGD-7 comparison: both models' worst case over the audit suite, where both audits exist."""
+    try:
+        w = {k: audit_.run_config(c)["final"]["worst"] for k, c in (("SEW-18", m.sew), ("defended", m.defended))}
+    except (results.ResultMissing, KeyError):
+        return ""
+    return "; worst case over the audit suite: " + " vs ".join(f"{k} {stats.fmt_acc(a)}" for k, a in w.items())
 
 
 @_titled('Spiking-ResNet lacks this resilience (Table 1)')
