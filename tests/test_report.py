@@ -161,11 +161,16 @@ def test_borrowed_seed_variance_file(tiny_project):
         seeds.write_borrowed("quick", "quick")
     with pytest.raises(SnnlibError, match="no config with seed replicates"):
         seeds.write_borrowed("quick", "medium")  # the tiny project's quick configs have one seed each
-    assert seeds.borrowed("medium") is None
+    assert seeds.borrowed("medium") is None and seeds.borrowed_var("medium", "pgd") is None
+    with pytest.raises(SnnlibError, match="no seed-variance.json"):
+        seeds.pooling_deltas("medium", borrowed_variance=True)
     results.write_json(places.results_dir("medium") / seeds.FILE, {
         "source_profile": "quick", "threat": "standard", "models": ["sew18_max"], "n_seeds": [3],
         "variance": {"clean": 4e-4, "fgsm": None, "pgd": 1e-4, "shape": 0.01}})
     assert seeds.borrowed("medium")["variance"]["pgd"] == 1e-4
+    var, source, df = seeds.borrowed_var("medium", "pgd")
+    assert var == 1e-4 and "quick" in source and df == 2 and seeds.borrowed_var("medium", "fgsm") is None
+    assert not seeds.own_and_borrowed("medium")  # a borrowed file, but no seed replicates of its own
     assert seeds.shape({"clean": [1, 1, 1, 1], "pgd2": [1, 1, 0, 0], "pgd8": [0, 0, 0, 0]}) == 0.5
 
 

@@ -64,11 +64,8 @@ def seed_var(profile: str, key: str, threat: str = "standard") -> tuple[float | 
     v = own(profile, key, threat)
     if v is not None:
         return v, None
-    b = borrowed(profile)
-    if b is not None and threat == b["threat"] and b["variance"].get(key) is not None:
-        return b["variance"][key], (f"borrowed from the {b['source_profile']} profile "
-                                    f"({'/'.join(map(str, b['n_seeds']))} seeds each of {', '.join(b['models'])}; see {FILE})")
-    return None, None
+    b = borrowed_var(profile, key) if threat == "standard" else None
+    return (b[0], b[1]) if b is not None else (None, None)
 
 
 def seed_var_df(profile: str) -> int | None:
@@ -78,6 +75,11 @@ def seed_var_df(profile: str) -> int | None:
         return own_df(profile)
     b = borrowed(profile)
     return len(b["models"]) * (min(b["n_seeds"]) - 1) if b is not None else None
+
+
+def own_and_borrowed(profile: str) -> bool:
+    """Whether ``profile`` has its own seed replicates and a borrowed variance too (then a sensitivity check exists)."""
+    return bool(own_df(profile)) and borrowed(profile) is not None
 
 
 def write_borrowed(source: str, target: str | None = None) -> dict:
@@ -102,15 +104,27 @@ def write_borrowed(source: str, target: str | None = None) -> dict:
 # ------------------------------------------------------------ comparisons that use it
 
 
-def compare_models(cfg_a, cfg_b, key: str, expected: int, threat: str = "standard", profile=None) -> dict:
-    """:func:`snnlib.stats.model_comparison` of one accuracy of two configs (all their seeds), a minus b. A model with
-    one seed takes the profile's pooled seed variance, or a borrowed one (:mod:`.seeds`)."""
+def borrowed_var(profile: str, key: str) -> tuple[float, str, int] | None:
+    """The committed borrowed variance of one accuracy, its source text and degrees of freedom (None: no file)."""
+    b = borrowed(profile)
+    if b is None or b["variance"].get(key) is None:
+        return None
+    return (b["variance"][key], f"borrowed from the {b['source_profile']} profile ({'/'.join(map(str, b['n_seeds']))} "
+            f"seeds each of {', '.join(b['models'])}; see {FILE})", len(b["models"]) * (min(b["n_seeds"]) - 1))
+
+
+def compare_models(cfg_a, cfg_b, key: str, expected: int, threat: str = "standard", profile=None,
+                   variance: tuple | None = None) -> dict:
+    """:func:`snnlib.stats.model_comparison` of one accuracy of two configs (all their seeds), a minus b, with the
+    profile's pooled seed variance, or a borrowed one (:mod:`.seeds`); ``variance=(var, source, df)`` overrides it."""
     a = [ps[key] for ps in seed_outcomes(cfg_a, threat)]
     b = [ps[key] for ps in seed_outcomes(cfg_b, threat)]
     p = profile or cfg_a.profile
-    var, source = seed_var(p, key, threat)
-    return stats.model_comparison(a, b, expected, pooled_var=var, pooled_source=source,
-                                  pooled_df=seed_var_df(p) if var is not None else None)
+    if variance is None:
+        var, source = seed_var(p, key, threat)
+        variance = (var, source, seed_var_df(p) if var is not None else None)
+    var, source, df = variance
+    return stats.model_comparison(a, b, expected, pooled_var=var, pooled_source=source, pooled_df=df)
 
 
 def seed_note(c: dict) -> str:
@@ -121,8 +135,12 @@ def seed_note(c: dict) -> str:
     return ("; ".join(told) if told else "between the seeds of both models") + t
 
 
-def pooling_deltas(profile: str | None = None) -> pd.DataFrame:
-    """Table 3's deltas (AvgPool minus MaxPool) in the paper and ours, with seed-aware 95 % intervals."""
+def pooling_deltas(profile: str | None = None, borrowed_variance: bool = False) -> pd.DataFrame:
+    """Table 3's deltas (AvgPool minus MaxPool) in the paper and ours, with seed-aware 95 % intervals.
+    ``borrowed_variance``: ours with the committed borrowed seed variance instead of the profile's own (a
+    sensitivity check when the profile's own rests on few seeds); raises if the profile has no such file."""
+    if borrowed_variance and borrowed(profile or config.profile()) is None:
+        raise SnnlibError(f"profile {profile or config.profile()!r} has no {FILE} to borrow a seed variance from")
     rows = []
     p2, p3 = paper.table("2"), paper.table("3")
     for _, r3 in p3.iterrows():
@@ -138,8 +156,27 @@ def pooling_deltas(profile: str | None = None) -> pd.DataFrame:
         row = {"dataset": ds, "model": ARCH_LABEL[arch], "source": f"ours: {THREAT_LABEL['standard']}",
                "seeds": f"{1 + len(cfg.replicates)} vs {1 + len(mx.replicates)}"}
         for k, sign in (("clean", +1), ("fgsm", -1), ("pgd", -1)):
-            c = compare_models(cfg, mx, k, sign, profile=profile)
+            c = compare_models(cfg, mx, k, sign, profile=profile,
+                               variance=borrowed_var(profile or config.profile(), k) if borrowed_variance else None)
             row.update({f"Δ{k}": 100 * c["diff"], f"Δ{k} lo": 100 * c["lo"], f"Δ{k} hi": 100 * c["hi"],
                         f"Δ{k} verdict": c["verdict"], f"Δ{k} mde": 100 * c["mde"]})
         rows.append({**row, "seed variance": seed_note(c)})
     return pd.DataFrame(rows)
+
+
+def sensitivity_text(profile: str, own_row, alt_row) -> str:
+    """One paragraph (Markdown): Table 3's deltas with the profile's own seed variance against the borrowed one."""
+    b, name = borrowed(profile), {"clean": "clean", "fgsm": "FGSM", "pgd": "PGD"}
+    sd = lambda v: 100 * v ** 0.5  # noqa: E731
+    own_sd = " / ".join(f"{sd(own(profile, k)):.1f}" for k in KEYS)
+    lent_sd = " / ".join(f"{sd(b['variance'][k]):.1f}" for k in KEYS)
+    parts = [f"{name[k]} {alt_row[f'Δ{k}']:+.1f} [{alt_row[f'Δ{k} lo']:+.1f}, {alt_row[f'Δ{k} hi']:+.1f}] "
+             f"({alt_row[f'Δ{k} verdict']}; with its own: {own_row[f'Δ{k} verdict']})" for k in KEYS]
+    changed = [name[k] for k in KEYS if alt_row[f"Δ{k} verdict"] != own_row[f"Δ{k} verdict"]]
+    return ("**Sensitivity to the seed variance.** This profile's own between-seed variance rests on "
+            f"{own_row.seeds} seeds (SD {own_sd} points for clean / "
+            f"FGSM / PGD), so it is itself a rough estimate. With the {b['source_profile']} profile's instead (SD "
+            f"{lent_sd}; `{FILE}`) the deltas read: "
+            + "; ".join(parts) + ". "
+            + (f"The verdict on {', '.join(changed)} therefore depends on which seed variance is right; more seeds "
+               "would settle it." if changed else "No verdict depends on that choice."))
