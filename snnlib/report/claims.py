@@ -246,9 +246,8 @@ def claim_eps_shape(m: _Models) -> dict | None:
     if m.defended is None:
         return None
     a, b = seeds.shape_outcomes(m.sew), seeds.shape_outcomes(m.defended)
-    var, source = seeds.seed_var(m.profile, "shape")
-    c = stats.bootstrap_comparison(a, b, seeds.shape, seed_var=var, seed_var_source=source,
-                                   seed_var_df=seeds.seed_var_df(m.profile) if var is not None else None)
+    var, source, df = seeds.seed_var(m.profile, "shape")
+    c = stats.bootstrap_comparison(a, b, seeds.shape, seed_var=var, seed_var_source=source, seed_var_df=df)
     drops = {n: float(np.mean([np.mean(p["pgd2"]) - np.mean(p["pgd8"]) for p in ps])) for n, ps in (("sew", a), ("def", b))}
     return {"paper": "drop from 2/255 to 8/255: SEW-18 about {pgd} points (PGD), WRN-16 about {w} (text)".format(
                 pgd=paper.FIG2_QUOTED["SEW-ResNet18"]["pgd"], w=paper.FIG2_QUOTED["WRN-16 (SNN-RAT)"]["pgd"]),

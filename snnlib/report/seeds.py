@@ -59,22 +59,14 @@ def borrowed(profile: str) -> dict | None:
     return results.read_json(path) if path.exists() else None
 
 
-def seed_var(profile: str, key: str, threat: str = "standard") -> tuple[float | None, str | None]:
-    """The variance to use for one-seed models of ``profile``, and where it came from (None: the profile's own)."""
+def seed_var(profile: str, key: str, threat: str = "standard") -> tuple[float | None, str | None, int | None]:
+    """The between-seed variance for comparisons in ``profile``, where it came from (None: the profile's own) and
+    its degrees of freedom: the profile's own pooled estimate, else the borrowed one, else ``(None, None, None)``."""
     v = own(profile, key, threat)
     if v is not None:
-        return v, None
+        return v, None, own_df(profile)
     b = borrowed_var(profile, key) if threat == "standard" else None
-    return (b[0], b[1]) if b is not None else (None, None)
-
-
-def seed_var_df(profile: str) -> int | None:
-    """Degrees of freedom of :func:`seed_var`'s variance: the profile's own, else the borrowed file's (its models
-    times seeds minus one), else None."""
-    if own_df(profile):
-        return own_df(profile)
-    b = borrowed(profile)
-    return len(b["models"]) * (min(b["n_seeds"]) - 1) if b is not None else None
+    return b if b is not None else (None, None, None)
 
 
 def own_and_borrowed(profile: str) -> bool:
@@ -119,11 +111,7 @@ def compare_models(cfg_a, cfg_b, key: str, expected: int, threat: str = "standar
     profile's pooled seed variance, or a borrowed one (:mod:`.seeds`); ``variance=(var, source, df)`` overrides it."""
     a = [ps[key] for ps in seed_outcomes(cfg_a, threat)]
     b = [ps[key] for ps in seed_outcomes(cfg_b, threat)]
-    p = profile or cfg_a.profile
-    if variance is None:
-        var, source = seed_var(p, key, threat)
-        variance = (var, source, seed_var_df(p) if var is not None else None)
-    var, source, df = variance
+    var, source, df = variance or seed_var(profile or cfg_a.profile, key, threat)
     return stats.model_comparison(a, b, expected, pooled_var=var, pooled_source=source, pooled_df=df)
 
 
