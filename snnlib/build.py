@@ -50,10 +50,10 @@ def load_data(cfg: Config, split: str) -> ImageSet:
     check_choice("data split", split, SPLITS)
     d = cfg.data
     if split in ("train", "val"):
-        full = load_dataset(d.dataset, train=True, n_per_class=d.n_per_class, seed=cfg.split_seed)
+        full = load_dataset(d.dataset, train=True, n_per_class=d.n_per_class, seed=cfg.split_seed, pixels=d.pixels)
         tr, va = split_train_val(full, d.val_fraction, cfg.split_seed)
         return tr if split == "train" else va
-    test = load_dataset(d.dataset, train=False)
+    test = load_dataset(d.dataset, train=False, pixels=d.pixels)
     n = d.test_per_class if split == "test" else d.eval_per_class
     return test.subset(stratified_indices(test.targets, n, cfg.split_seed)) if n else test
 
@@ -64,7 +64,7 @@ def check_data(cfg: Config) -> None:
                             ("eval", cfg.data.eval_per_class, False)):
         if n is None:
             continue
-        ds = load_dataset(cfg.data.dataset, train=train)
+        ds = load_dataset(cfg.data.dataset, train=train, pixels=cfg.data.pixels)
         have = int(torch.bincount(ds.targets).min()) if len(ds) else 0
         if n > have:
             key = {"train": "n_per_class", "test": "test_per_class", "eval": "eval_per_class"}[split]

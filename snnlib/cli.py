@@ -27,7 +27,7 @@ SNNLIB_PROFILE, default quick). Data are looked for in SNNLIB_DATA."""
 AUDIT_EPILOG = """examples:
   python -m snnlib audit --model sew18_max
   python -m snnlib audit --model my_snn.py:build --checkpoint weights.pt --data cifar10 --n 200
-  python -m snnlib audit --model mypkg.models:tiny_lif --data imagefolder:../shared/data/cifar10-jpeg --budget standard
+  python -m snnlib audit --model mypkg.models:tiny_lif --data npz:../shared/data/cifar10-npz --budget standard
 
 The callable takes no arguments and returns an nn.Module mapping images [B,C,H,W] in [0,1] to logits [B,K].
 Writes report.json and report.md (a report card with one figure) into --out."""

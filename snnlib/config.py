@@ -46,7 +46,11 @@ def _choice(*options):
 
 @dataclass
 class DataConfig:
-    dataset: str = "cifar10"  # cifar10 | cifar100 | cifar10-dvs | imagefolder:<path>
+    dataset: str = "cifar10"  # cifar10 | cifar100 | cifar10-dvs | npz:<folder> | imagefolder:<path>
+    #: the pixels the data must have: ``lossless`` (the original values: npz arrays or torchvision's files) or
+    #: ``jpeg`` (a lossy re-encoding, such as the shared ImageFolder copy; only to read results computed on it).
+    #: Loading fails when the data found are of the other kind.
+    pixels: str = field(default="lossless", metadata=_choice("lossless", "jpeg"))
     n_per_class: typing.Optional[int] = None  # training images per class before the val split (None: all)
     val_fraction: float = 0.1  # carved, seeded and stratified, from the training images
     test_per_class: typing.Optional[int] = None  # clean test subset per class (None: whole test set)
@@ -78,6 +82,9 @@ class AdversarialConfig:
     eps: float = 8 / 255
     alpha: typing.Optional[float] = None  # None: 1.25 eps (fgsm-rs, Wong et al. 2020) or 2.5 eps / steps (pgd)
     steps: int = 7  # pgd only
+    #: the phase encoder's backward while crafting: ``ste`` (straight-through), ``omega`` or ``flip`` (the
+    #: expected-flip backward, the strongest for phase coding in the audit); see snnlib.encoding
+    encoder_grad: str = field(default="ste", metadata=_choice("ste", "omega", "flip"))
 
 
 @dataclass
@@ -88,7 +95,14 @@ class TrainConfig:
     betas: typing.List[float] = field(default_factory=lambda: [0.9, 0.999])
     weight_decay: float = 1e-3  # the authors' code; the paper's text does not mention it
     flip: bool = True
-    select: str = field(default="val_acc", metadata=_choice("val_acc", "val_loss"))
+    #: the checkpoint kept: best validation accuracy or loss, or best robust validation accuracy (PGD-10 on the
+    #: first ``robust_val`` images of the validation split; early stopping after Rice et al. 2020)
+    select: str = field(default="val_acc", metadata=_choice("val_acc", "val_loss", "robust_val_acc"))
+    #: validation images attacked after every epoch (PGD-10, pixel space, BN eval, the adversarial eps); 0: none
+    robust_val: int = 0
+    #: treat denormal floats as zero while training (torch.set_flush_denormal): faster once BatchNorm scales decay
+    #: into denormals; weights can differ from an unflushed run, so it is a setting of the run
+    flush_denormals: bool = False
     amp: bool = False  # bf16 autocast on CUDA
     workers: int = 0
     pin_memory: bool = False
@@ -170,17 +184,21 @@ def replicates(cfg: Config) -> list[Config]:
 
 
 #: Settings added after the first results were keyed: left out of ``train_key``/``eval_key`` while
-#: they hold this default, so a new setting never invalidates a finished result.
-LATE_FIELDS = {("data", "split_seed"): None, ("replicates",): [], ("role",): "paper",
-               ("train", "adversarial"): dataclasses.asdict(AdversarialConfig()), ("train", "threads"): None}
+#: they hold the value the old results were computed with, so a new setting never invalidates a finished
+#: result. ``data.pixels`` is the exception that proves it: the results before it were computed on the
+#: JPEG copy, so ``jpeg`` keeps their keys and the new default ``lossless`` gives new ones.
+LATE_FIELDS = {("data", "split_seed"): None, ("data", "pixels"): "jpeg", ("replicates",): [], ("role",): "paper",
+               ("train", "adversarial", "encoder_grad"): "ste",
+               ("train", "adversarial"): {"method": "none", "eps": 8 / 255, "alpha": None, "steps": 7},
+               ("train", "threads"): None, ("train", "robust_val"): 0, ("train", "flush_denormals"): False}
 
 
 def _strip_late(d: dict) -> dict:
     for path, default in LATE_FIELDS.items():
         node = d
         for k in path[:-1]:
-            node = node[k]
-        if node.get(path[-1], default) == default:
+            node = node.get(k, {})
+        if path[-1] in node and node[path[-1]] == default:
             node.pop(path[-1], None)
     return d
 
@@ -271,8 +289,16 @@ def _check_values(cfg, path):
     if isinstance(cfg, AttackConfig):
         if not 0 <= cfg.eps <= 1 or any(not 0 <= e <= 1 for e in cfg.eps_sweep):
             raise SnnlibError(f"{path}.eps and eps_sweep must lie in [0, 1] (pixel units), got {cfg.eps}, {cfg.eps_sweep}")
-    if isinstance(cfg, AdversarialConfig) and not 0 <= cfg.eps <= 1:
-        raise SnnlibError(f"{path}.eps must lie in [0, 1] (pixel units), got {cfg.eps}")
+    if isinstance(cfg, AdversarialConfig):
+        if not 0 <= cfg.eps <= 1:
+            raise SnnlibError(f"{path}.eps must lie in [0, 1] (pixel units), got {cfg.eps}")
+        if cfg.alpha is not None and cfg.alpha <= 0:
+            raise SnnlibError(f"{path}.alpha (the step size) must be > 0, got {cfg.alpha}")
+    if isinstance(cfg, TrainConfig):
+        if cfg.robust_val < 0:
+            raise SnnlibError(f"{path}.robust_val must be >= 0 validation images, got {cfg.robust_val}")
+        if cfg.select == "robust_val_acc" and cfg.robust_val < 1:
+            raise SnnlibError(f"{path}.select=robust_val_acc needs {path}.robust_val >= 1 (images attacked each epoch)")
     if isinstance(cfg, TrainConfig) and len(cfg.betas) != 2:
         raise SnnlibError(f"{path}.betas must have two numbers, got {cfg.betas}")
     if isinstance(cfg, DataConfig):

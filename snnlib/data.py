@@ -7,10 +7,16 @@ horizontal flip of training is applied per batch by :func:`random_flip`.
 
 Names accepted by :func:`load_dataset`:
 
-- ``cifar10``, ``cifar100``: torchvision's files under ``root`` (downloaded
-  when online). If ``root`` is instead an ImageFolder tree with the right
-  number of classes (such as the offline ``cifar10-jpeg`` copy), that tree is
-  used, and the item ``source`` says so.
+- ``cifar10``, ``cifar100``: the lossless arrays ``train.npz``/``test.npz``
+  under ``root`` when it holds them (:mod:`snnlib.npz`, checksums verified
+  against ``SHA256SUMS``), else torchvision's files there (downloaded when
+  online). If ``root`` is instead an ImageFolder tree with the right number of
+  classes (such as the lossy ``cifar10-jpeg`` copy), that tree is used, and the
+  set's ``source`` and ``pixels`` say so. The same name thus follows
+  ``SNNLIB_DATA``, and what was read is recorded in every result
+  (:meth:`ImageSet.provenance`); a config's ``data.pixels`` says which kind it
+  must be, so a lossless config never silently reads a JPEG copy.
+- ``npz:<path>``: the lossless arrays in an explicit folder.
 - ``imagefolder:<path>``: any tree ``<path>/train/<class>/*`` and
   ``<path>/test/<class>/*``; classes are the sorted folder names.
 - ``cifar10-dvs``: tonic's CIFAR10-DVS under ``root``. The events of each
@@ -31,10 +37,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import places
-from .errors import DataNotFoundError, SnnlibError
+from . import npz, places
+from .errors import DataNotFoundError, SnnlibError, check_choice
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp")
+LOSSY_EXTENSIONS = (".jpg", ".jpeg", ".webp")
+#: what a data set's pixels are: the original values, or a lossy (JPEG) re-encoding of them
+PIXELS = ("lossless", "jpeg")
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "cifar10-dvs": 10}
 DVS_T = 10
 DVS_FRAME_SIZE = 48
@@ -53,6 +62,12 @@ class ImageSet(torch.utils.data.Dataset):
     classes: list
     source: str = ""
     scale: torch.Tensor | None = field(default=None, repr=False)
+    pixels: str = "lossless"  # or "jpeg": a lossy re-encoding of the original pixels
+    sha256: str = ""  # of the source file (npz), else of the decoded uint8 pixels and labels
+
+    def provenance(self) -> dict:
+        """What a result was computed on: the source, whether its pixels are lossless, and a checksum."""
+        return {"source": self.source, "pixels": self.pixels, "sha256": self.sha256}
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -73,7 +88,8 @@ class ImageSet(torch.utils.data.Dataset):
     def subset(self, idx) -> "ImageSet":
         idx = torch.as_tensor(idx, dtype=torch.long)
         scale = None if self.scale is None else self.scale[idx]
-        return ImageSet(self.images[idx], self.targets[idx], self.classes, self.source, scale)
+        return ImageSet(self.images[idx], self.targets[idx], self.classes, self.source, scale, self.pixels,
+                        self.sha256)
 
     @property
     def num_classes(self) -> int:
@@ -145,9 +161,14 @@ def dataset_kind(name: str) -> str:
         if not name[len("imagefolder:"):]:
             raise SnnlibError("imagefolder needs a path: 'imagefolder:<path>' with train/<class>/ and test/<class>/")
         return "imagefolder"
+    if name.startswith("npz:"):
+        if not name[len("npz:"):]:
+            raise SnnlibError("npz needs a path: 'npz:<folder>' with train.npz and test.npz")
+        return "npz"
     if name not in NUM_CLASSES:
         raise SnnlibError(
-            f"unknown dataset {name!r}; expected one of: cifar10, cifar100, cifar10-dvs, imagefolder:<path>"
+            f"unknown dataset {name!r}; expected one of: cifar10, cifar100, cifar10-dvs, imagefolder:<path>, "
+            f"npz:<folder>"
         )
     return name
 
@@ -228,8 +249,8 @@ def _load_torchvision(name: str, root: Path, train: bool, cache_dir):
             raise DataNotFoundError(
                 f"{name} is not in {root} and could not be downloaded ({type(e).__name__}: {e}). "
                 f"Either download it on a machine with internet into that folder (torchvision's "
-                f"'{cls.base_folder}'), or set SNNLIB_DATA to an ImageFolder tree (train/<class>/, "
-                f"test/<class>/) of the same dataset, e.g. ../shared/data/cifar10-jpeg for CIFAR-10."
+                f"'{cls.base_folder}'), or set SNNLIB_DATA to a folder with the lossless arrays train.npz and "
+                f"test.npz (e.g. ../shared/data/cifar10-npz for CIFAR-10), or to an ImageFolder tree."
             ) from None
     images = torch.from_numpy(np.ascontiguousarray(ds.data.transpose(0, 3, 1, 2)))
     return (images, torch.tensor(ds.targets), list(ds.classes), None), f"torchvision:{name}:{root}"
@@ -301,6 +322,65 @@ def dvs_scale(frames: torch.Tensor) -> torch.Tensor:
     return frames.flatten(1).amax(1).clamp_min(1).float()
 
 
+def pixel_digest(images: torch.Tensor, targets: torch.Tensor) -> str:
+    """SHA-256 of decoded uint8 pixels and labels: the checksum of a source without a file of its own."""
+    h = hashlib.sha256(images.contiguous().numpy().tobytes())
+    h.update(targets.to(torch.int64).numpy().tobytes())
+    return h.hexdigest()
+
+
+def _tree_pixels(path: Path) -> str:
+    """``jpeg`` if an ImageFolder tree holds lossy files (.jpg, .jpeg, .webp), else ``lossless``."""
+    for split in ("train", "test"):
+        for d in sorted(p for p in (path / split).iterdir() if p.is_dir()):
+            f = next(iter(sorted(d.iterdir())), None)
+            if f is not None and f.suffix.lower() in LOSSY_EXTENSIONS:
+                return "jpeg"
+    return "lossless"
+
+
+def _load_root(kind: str, root: Path, train: bool, cache_dir):
+    """A named dataset from ``root``: its npz arrays, an ImageFolder tree there, or torchvision's files."""
+    if npz.is_npz_folder(root):
+        images, targets, classes, digest = npz.read_split(root, train, NUM_CLASSES[kind])
+        return (images, targets, classes, None), f"npz:{root}", "lossless", digest
+    if is_imagefolder(root):
+        loaded, source = _load_imagefolder(root, train, cache_dir)
+        if len(loaded[2]) != NUM_CLASSES[kind]:
+            raise SnnlibError(f"{root} is an ImageFolder tree with {len(loaded[2])} classes, but {kind} has "
+                              f"{NUM_CLASSES[kind]}; point SNNLIB_DATA at the right data")
+        return loaded, source, _tree_pixels(root), ""
+    loaded, source = _load_torchvision(kind, root, train, cache_dir)
+    return loaded, source, "lossless", ""
+
+
+def _load_any(name: str, root: Path, train: bool, cache_dir):
+    """``(loaded, source, pixels, sha256)`` of a dataset name (see :func:`load_dataset`)."""
+    kind = dataset_kind(name)
+    if kind == "imagefolder":
+        path = Path(name[len("imagefolder:"):]).expanduser()
+        loaded, source = _load_imagefolder(path, train, cache_dir)
+        return loaded, source, _tree_pixels(path), ""
+    if kind == "npz":
+        images, targets, classes, digest = npz.read_split(name[len("npz:"):], train)
+        return (images, targets, classes, None), name, "lossless", digest
+    if kind == "cifar10-dvs":
+        return (*_load_dvs(root, train, cache_dir), "lossless", "")
+    return _load_root(kind, root, train, cache_dir)
+
+
+def check_pixels(ds: "ImageSet", pixels: str | None, name: str) -> None:
+    """Fail when a data set's pixels are not the kind a config asked for (``data.pixels``)."""
+    if pixels is None:
+        return
+    check_choice("data.pixels", pixels, PIXELS)
+    if ds.pixels != pixels:
+        hint = ("point SNNLIB_DATA at the lossless arrays (e.g. ../shared/data/cifar10-npz)" if pixels == "lossless"
+                else "point SNNLIB_DATA at the JPEG ImageFolder copy (e.g. ../shared/data/cifar10-jpeg)")
+        raise SnnlibError(f"the config asks for {pixels} pixels (data.pixels), but {name} was read from "
+                          f"{ds.source}, whose pixels are {ds.pixels}; {hint}")
+
+
 def load_dataset(
     name: str,
     root: str | Path | None = None,
@@ -308,36 +388,25 @@ def load_dataset(
     n_per_class: int | None = None,
     seed: int = 3407,
     cache_dir: str | Path | None = None,
+    pixels: str | None = None,
 ) -> ImageSet:
     """Load a dataset into memory (paper Section 4.1: pixels in [0, 1]).
 
     Args:
-        name: ``cifar10``, ``cifar100``, ``cifar10-dvs`` or ``imagefolder:<path>``.
+        name: ``cifar10``, ``cifar100``, ``cifar10-dvs``, ``npz:<folder>`` or ``imagefolder:<path>``.
         root: where to look (default: ``SNNLIB_DATA``, else ``<project>/data``).
         train: training or test split.
         n_per_class: seeded, stratified subset size per class (None: all).
         seed: subset seed.
         cache_dir: where decoded tensors are cached (default ``<project>/runs/cache``; None disables).
+        pixels: ``lossless`` or ``jpeg``: fail unless the data read are of that kind (None: no check).
     """
-    kind = dataset_kind(name)
     root = places.data_root() if root is None else Path(root).expanduser()
     cache_dir = places.cache_dir() if cache_dir is None else cache_dir
-    if kind == "imagefolder":
-        loaded, source = _load_imagefolder(Path(name[len("imagefolder:"):]), train, cache_dir)
-    elif kind == "cifar10-dvs":
-        loaded, source = _load_dvs(root, train, cache_dir)
-    elif is_imagefolder(root):
-        loaded, source = _load_imagefolder(root, train, cache_dir)
-        found = len(loaded[2])
-        if found != NUM_CLASSES[kind]:
-            raise SnnlibError(
-                f"{root} is an ImageFolder tree with {found} classes, but {name} has {NUM_CLASSES[kind]}; "
-                f"point SNNLIB_DATA at the right data"
-            )
-    else:
-        loaded, source = _load_torchvision(kind, root, train, cache_dir)
-    images, targets, classes, scale = loaded
-    ds = ImageSet(images, targets.long(), list(classes), source, scale)
+    (images, targets, classes, scale), source, kind_of_pixels, digest = _load_any(name, root, train, cache_dir)
+    ds = ImageSet(images, targets.long(), list(classes), source, scale, kind_of_pixels,
+                  digest or pixel_digest(images, targets))
+    check_pixels(ds, pixels, name)
     if n_per_class is not None:
         ds = ds.subset(stratified_indices(ds.targets, int(n_per_class), seed))
     return ds

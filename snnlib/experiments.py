@@ -68,5 +68,5 @@ def _evaluate(cfg, device, checkpoint, which):
     return {"kind": "eval", "run_id": cfg.run_id, "eval_key": cfg.eval_key(), "config": cfg.to_dict(),
             "env": results.environment(device, cfg.seed), "checkpoint": str(checkpoint or which),
             "final": {**r, "space": a.space, "bn": a.bn, "eps": a.eps}, "sweep": sweep,
-            "per_sample": per_sample, "data": {"source": ds.source, "n_eval": len(ds)},
+            "per_sample": per_sample, "data": {**ds.provenance(), "n_eval": len(ds)},
             "wall_time_s": time.time() - t0}

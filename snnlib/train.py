@@ -28,13 +28,14 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from . import results
-from .attacks import FGSM, PGD, ThreatModel, random_start
+from .attacks import FGSM, PGD, FastThreatModel, ThreatModel, encoder_grad, random_start
 from .build import build_classifier, check_data, in_channels_of, load_data
 from .checkpoints import checkpoint_paths, load_checkpoint, load_trained, save_checkpoint
 from .config import Config, device as default_device
 from .data import random_flip
 from .errors import CheckpointError, SnnlibError
 from .evaluation import accuracy
+from .kernels import flush_denormals
 
 log = logging.getLogger("snnlib")
 log.setLevel(logging.INFO)  # per-epoch lines reach a run's train.log; shown on screen only if logging is configured
@@ -59,16 +60,49 @@ def adversary(cfg: Config, model, generator: torch.Generator):
     a = cfg.train.adversarial
     if a.method == "none":
         return None
-    threat = ThreatModel(model, "pixel", "train")  # batch statistics while crafting; running stats restored
+    threat = FastThreatModel(model, "pixel", "train")  # batch statistics while crafting (restored); no weight grads
     if a.method == "pgd":
-        alpha = a.alpha if a.alpha is not None else 2.5 * a.eps / a.steps
-        return PGD(threat, a.eps, alpha, a.steps, generator=generator)
+        pgd = PGD(threat, a.eps, pgd_alpha(a), a.steps, generator=generator)
+        if a.encoder_grad == "ste":
+            return pgd
+
+        def pgd_through(x, y):  # crafted through the chosen encoder backward (the audit's strongest: flip)
+            with encoder_grad(model, a.encoder_grad):
+                return pgd(x, y)
+        return pgd_through
 
     def fgsm_rs(x, y):  # Wong et al. 2020: FGSM from a uniform random start, step 1.25 eps, projected
         start = random_start(x, a.eps, generator)
         step = FGSM(threat, a.alpha if a.alpha is not None else 1.25 * a.eps)(start, y)
         return torch.clamp(x + torch.clamp(step - x, -a.eps, a.eps), 0, 1)
     return fgsm_rs
+
+
+def pgd_alpha(a) -> float:
+    """The PGD step of adversarial training: ``alpha``, else 2.5 eps / steps (Madry et al. 2018)."""
+    return a.alpha if a.alpha is not None else 2.5 * a.eps / a.steps
+
+
+ROBUST_VAL_STEPS = 10
+
+
+def robust_val_accuracy(model, val_ds, cfg: Config, device) -> float:
+    """PGD-10 accuracy on the first ``train.robust_val`` validation images (pixel space, BN eval, the adversarial
+    eps, step 2.5 eps / 10, a fixed random start, crafted through ``adversarial.encoder_grad``): the early-stopping
+    signal of adversarial training (Rice et al. 2020)."""
+    a, n = cfg.train.adversarial, cfg.train.robust_val
+    ds = val_ds.subset(torch.arange(n))
+    threat = FastThreatModel(model.eval(), "pixel", "eval")
+    pgd = PGD(threat, a.eps, 2.5 * a.eps / ROBUST_VAL_STEPS, ROBUST_VAL_STEPS,
+              generator=torch.Generator().manual_seed(cfg.seed))
+    grad = a.encoder_grad if getattr(model, "encoder", None) is not None and hasattr(model.encoder, "flip_width") else None
+    correct = 0
+    with encoder_grad(model, grad) if grad else contextlib.nullcontext():
+        for i in range(0, n, cfg.train.eval_batch_size):
+            x, y = ds.batch(torch.arange(i, min(i + cfg.train.eval_batch_size, n)))
+            x, y = x.to(device), y.to(device)
+            correct += (threat.predict(pgd(x, y)) == y).sum().item()
+    return correct / n
 
 
 def _epoch(model, opt, ds, cfg, epoch, device, autocast):
@@ -132,7 +166,8 @@ def _logged(cfg, device, resume, force, stop_after):
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     try:
-        return _train(cfg, device, resume, force, stop_after, paths)
+        with flush_denormals(cfg.train.flush_denormals):
+            return _train(cfg, device, resume, force, stop_after, paths)
     finally:
         torch.use_deterministic_algorithms(was_deterministic)
         torch.set_num_threads(was_threads)
@@ -161,6 +196,9 @@ def _train(cfg, device, resume, force, stop_after, paths):
     model = build_classifier(cfg, train_ds.num_classes, in_channels_of(train_ds)).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, betas=tuple(cfg.train.betas),
                            weight_decay=cfg.train.weight_decay)
+    if cfg.train.robust_val > len(val_ds):
+        raise SnnlibError(f"config {cfg.name!r}: train.robust_val={cfg.train.robust_val}, but the validation split "
+                          f"has only {len(val_ds)} images; lower train.robust_val or raise data.val_fraction")
     history, best, start, elapsed = _start(cfg, model, opt, paths, device, resume, force)
     common = {"train_key": cfg.train_key(), "config": cfg.to_dict(), "num_classes": train_ds.num_classes,
               "in_channels": in_channels_of(train_ds)}
@@ -169,12 +207,14 @@ def _train(cfg, device, resume, force, stop_after, paths):
         te = time.time()
         tr_loss, tr_acc = _epoch(model, opt, train_ds, cfg, epoch, device, autocast)
         va_acc, va_loss = accuracy(model, val_ds, cfg.train.eval_batch_size, device) if len(val_ds) else (float("nan"),) * 2
-        m = {"epoch": epoch, "train_loss": tr_loss, "train_acc": tr_acc, "val_loss": va_loss, "val_acc": va_acc,
-             "time_s": time.time() - te}
+        m = {"epoch": epoch, "train_loss": tr_loss, "train_acc": tr_acc, "val_loss": va_loss, "val_acc": va_acc}
+        if cfg.train.robust_val:
+            m["robust_val_acc"] = robust_val_accuracy(model, val_ds, cfg, device)
+        m["time_s"] = time.time() - te
         history.append(m)
         elapsed += m["time_s"]
-        log.info("%s epoch %d: loss %.4f acc %.4f | val loss %.4f acc %.4f | %.1fs", cfg.name, epoch, tr_loss,
-                 tr_acc, va_loss, va_acc, m["time_s"])
+        log.info("%s epoch %d: loss %.4f acc %.4f | val loss %.4f acc %.4f | robust val %s | %.1fs", cfg.name, epoch,
+                 tr_loss, tr_acc, va_loss, va_acc, m.get("robust_val_acc", "-"), m["time_s"])
         if _better(cfg, m, best):
             best = m
             save_checkpoint(paths["best"], {**common, "epoch": epoch, "model": model.state_dict()})
@@ -193,12 +233,13 @@ def _finish(cfg, model, device, history, best, elapsed, train_ds, val_ds):
     best_model = load_trained(cfg, "best", device)
     best_acc, best_loss = accuracy(best_model, test_ds, cfg.train.eval_batch_size, device)
     final = {"best_epoch": best["epoch"], "val_acc_best": best["val_acc"], "test_acc_best": best_acc,
+             "robust_val_acc_best": best.get("robust_val_acc"), "select": cfg.train.select,
              "test_loss_best": best_loss, "test_acc_last": last_acc, "test_loss_last": last_loss,
              "epochs": len(history), "train_time_s": elapsed}
     return {"kind": "train", "complete": True, "run_id": cfg.run_id, "train_key": cfg.train_key(),
             "config": cfg.to_dict(), "env": results.environment(device, cfg.seed), "history": history,
             "final": final, "wall_time_s": elapsed + time.time() - t0,
-            "data": {"source": train_ds.source, "n_train": len(train_ds), "n_val": len(val_ds), "n_test": len(test_ds)},
+            "data": {**train_ds.provenance(), "n_train": len(train_ds), "n_val": len(val_ds), "n_test": len(test_ds)},
             "checkpoints": {k: str(v) for k, v in checkpoint_paths(cfg).items() if k != "dir"}}
 
 

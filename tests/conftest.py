@@ -7,23 +7,23 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared" / "data" / "cifar10-jpeg"
+SHARED = ROOT.parent / "shared" / "data" / "cifar10-npz"
 
 
 def data_dir() -> Path | None:
-    """The CIFAR-10 ImageFolder copy: SNNLIB_DATA if set, else ../shared/data/cifar10-jpeg."""
+    """The lossless CIFAR-10 arrays (train.npz, test.npz): SNNLIB_DATA if set, else ../shared/data/cifar10-npz."""
     env = os.environ.get("SNNLIB_DATA")
     p = Path(env) if env else SHARED
     if not p.is_absolute():
         p = ROOT / p
-    return p if (p / "train").is_dir() else None
+    return p if (p / "train.npz").is_file() else None
 
 
 @pytest.fixture(scope="session")
 def cifar_dir():
     d = data_dir()
     if d is None:
-        pytest.skip("CIFAR-10 ImageFolder copy not found (set SNNLIB_DATA)")
+        pytest.skip("lossless CIFAR-10 (train.npz, test.npz) not found (set SNNLIB_DATA)")
     return d
 
 

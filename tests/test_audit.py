@@ -218,7 +218,7 @@ def test_sweep_entry_at_large_eps_never_enters_the_worst_case():
 def tiny_cfg(cifar_dir):
     from snnlib import config
 
-    sets = [f"data.dataset=imagefolder:{cifar_dir}", "data.n_per_class=6", "data.val_fraction=0.34",
+    sets = [f"data.dataset=npz:{cifar_dir}", "data.n_per_class=6", "data.val_fraction=0.34",
             "data.test_per_class=1", "data.eval_per_class=1", "model.width=2", "train.epochs=1",
             "train.batch_size=8", "profile=custom", "name=tiny"]
     return config.from_dict(config.apply_overrides({}, sets))

@@ -89,7 +89,7 @@ def test_cli_bad_inputs_one_line(tmp_path, cifar_dir, capsys):
     from snnlib import cli
 
     model = str(HERE / "models" / "tiny_lif.py")
-    data = f"imagefolder:{cifar_dir}"
+    data = f"npz:{cifar_dir}"
     bad = tmp_path / "bad.pt"
     bad.write_text("garbage")
     torch.save({"fc1.weight": torch.zeros(1)}, tmp_path / "wrong.pt")

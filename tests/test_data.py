@@ -40,10 +40,10 @@ def test_shared_cifar10(cifar_dir, monkeypatch):
     test = load_dataset("cifar10", train=False, n_per_class=5, seed=1)
     assert len(test) == 50 and test.images.shape[1:] == (3, 32, 32)
     assert test.classes[:3] == ["airplane", "automobile", "bird"]
-    assert test.source.startswith("imagefolder:")
+    assert test.source.startswith("npz:") and test.pixels == "lossless"
+    assert test.sha256 == "b206f77a57d4a7927e619536d95a3f9f5c64f6ffe8d1a094dddba81bf45296c2"  # the shared SHA256SUMS
+    assert load_dataset("cifar10", train=False).targets[:10].tolist() == [3, 8, 8, 0, 6, 6, 1, 6, 3, 1]  # the release's
     assert torch.equal(torch.bincount(test.targets), torch.full((10,), 5))
-    with pytest.raises(SnnlibError, match="10 classes, but cifar100 has 100"):
-        load_dataset("cifar100", train=False)
 
 
 def test_subsets_are_seeded_and_stratified():
@@ -149,3 +149,74 @@ def test_offline_dvs_error(tmp_path, monkeypatch):
 def test_bad_dataset(name, err, match):
     with pytest.raises(err, match=match):
         load_dataset(name, cache_dir=None)
+
+
+def _npz_folder(tmp_path, n=4, classes=3, sums=True, **bad):
+    """A tiny npz data folder (train.npz, test.npz, SHA256SUMS) like the shared lossless CIFAR-10."""
+    import hashlib
+
+    folder = tmp_path / "npz"
+    folder.mkdir(exist_ok=True)
+    rng = np.random.default_rng(0)
+    for name in ("train.npz", "test.npz"):
+        x = rng.integers(0, 256, (n * classes, 8, 8, 3), dtype=np.uint8)
+        y = np.arange(n * classes, dtype=np.uint8) % classes
+        arrays = {"x": bad.get("x", x), "y": bad.get("y", y)}
+        np.savez(folder / name, **arrays)
+    if sums:
+        lines = [f"{hashlib.sha256((folder / f).read_bytes()).hexdigest()}  {f}" for f in ("train.npz", "test.npz")]
+        (folder / "SHA256SUMS").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_npz_folder_is_read_as_the_named_dataset(tmp_path, monkeypatch):
+    folder = _npz_folder(tmp_path, n=4, classes=10)
+    monkeypatch.setenv("SNNLIB_DATA", str(folder))
+    ds = load_dataset("cifar10", train=False, pixels="lossless")
+    raw = np.load(folder / "test.npz")
+    assert torch.equal(ds.images, torch.from_numpy(raw["x"]).permute(0, 3, 1, 2))  # bit for bit, [N,C,H,W]
+    assert ds.classes[:2] == ["airplane", "automobile"] and ds.pixels == "lossless"
+    assert ds.provenance()["sha256"] == (folder / "SHA256SUMS").read_text().split()[2]
+    sub = load_dataset("cifar10", train=True, n_per_class=2, seed=1)  # seeded, stratified subsets unchanged
+    assert torch.equal(torch.bincount(sub.targets), torch.full((10,), 2))
+    assert sub.sha256 == (folder / "SHA256SUMS").read_text().split()[0]  # the train file's, kept by subsets
+    tr, va = split_train_val(load_dataset(f"npz:{folder}"), 0.25, 3407)
+    assert len(tr) + len(va) == 40 and len(va) == 10 and va.pixels == "lossless"
+
+
+def test_npz_checksum_mismatch_names_the_file(tmp_path):
+    folder = _npz_folder(tmp_path)
+    (folder / "SHA256SUMS").write_text(f"{'0' * 64}  test.npz\n")
+    with pytest.raises(SnnlibError, match=r"test\.npz: SHA-256 .* does not match"):
+        load_dataset(f"npz:{folder}", train=False)
+    assert len(load_dataset(f"npz:{folder}", train=True)) == 12  # train.npz is not listed: read without a check
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"x": np.zeros((12, 8, 8, 3), dtype=np.float32)}, "'x' must be uint8"),
+    ({"x": np.zeros((12, 3, 8, 8, 1), dtype=np.uint8)}, r"shape \[N, H, W, C\]"),
+    ({"y": np.full(12, 7, dtype=np.uint8)}, r"labels must lie in \[0, 3\)"),
+    ({"y": np.zeros(5, dtype=np.uint8)}, "one label per image"),
+])
+def test_npz_bad_arrays_get_one_clear_line(tmp_path, bad, message):
+    folder = _npz_folder(tmp_path, sums=False, **bad)
+    with pytest.raises(SnnlibError, match=message) as e:
+        from snnlib import npz
+        npz.read_split(folder, train=True, num_classes=3)
+    assert "train.npz" in str(e.value)
+
+
+def test_npz_missing_file_and_pixel_kind_mismatch(tmp_path, tiny_tree, monkeypatch):
+    with pytest.raises(DataNotFoundError, match=r"train\.npz does not exist"):
+        load_dataset(f"npz:{tmp_path / 'nowhere'}")
+    assert load_dataset(f"imagefolder:{tiny_tree}", cache_dir=None).pixels == "lossless"  # PNG files
+    jpeg = tmp_path / "jpegtree"
+    from torchvision.io import write_jpeg
+    for split in ("train", "test"):
+        for c in range(10):
+            (jpeg / split / f"c{c}").mkdir(parents=True)
+            write_jpeg(torch.zeros(3, 8, 8, dtype=torch.uint8), str(jpeg / split / f"c{c}" / "0.jpg"))
+    monkeypatch.setenv("SNNLIB_DATA", str(jpeg))
+    assert load_dataset("cifar10", train=False, cache_dir=None).pixels == "jpeg"
+    with pytest.raises(SnnlibError, match="asks for lossless pixels .* whose pixels are jpeg; point SNNLIB_DATA"):
+        load_dataset("cifar10", train=False, cache_dir=None, pixels="lossless")

@@ -6,7 +6,7 @@ from snnlib import config, paper, plots, report, stats
 
 TINY = """name: {name}
 profile: quick
-data: {{dataset: "imagefolder:{data}", n_per_class: 4, val_fraction: 0.25, test_per_class: 2, eval_per_class: 2}}
+data: {{dataset: "npz:{data}", n_per_class: 4, val_fraction: 0.25, test_per_class: 2, eval_per_class: 2}}
 model: {{arch: {arch}, pool: {pool}, width: 2}}
 train: {{epochs: 1, batch_size: 8}}
 attack: {{eps_sweep: ["4/255"], batch_size: 10}}

@@ -8,7 +8,7 @@ from snnlib.reproduce import reproduce
 
 
 def tiny(cifar_dir):
-    sets = [f"data.dataset=imagefolder:{cifar_dir}", "data.n_per_class=6", "data.val_fraction=0.34",
+    sets = [f"data.dataset=npz:{cifar_dir}", "data.n_per_class=6", "data.val_fraction=0.34",
             "data.test_per_class=2", "data.eval_per_class=1", "model.width=2", "train.epochs=1",
             "train.batch_size=8", "profile=custom", "name=tiny", "attack.eps_sweep=[0.01]"]
     return config.from_dict(config.apply_overrides({}, sets))

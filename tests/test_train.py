@@ -10,7 +10,7 @@ from snnlib.errors import CheckpointError
 
 
 def tiny_cfg(cifar_dir, **over):
-    sets = [f"data.dataset=imagefolder:{cifar_dir}", "data.n_per_class=6", "data.val_fraction=0.34",
+    sets = [f"data.dataset=npz:{cifar_dir}", "data.n_per_class=6", "data.val_fraction=0.34",
             "data.test_per_class=2", "data.eval_per_class=1", "model.width=2", "train.epochs=2",
             "train.batch_size=8", "profile=custom", "name=tiny"]
     sets += [f"{k}={v}" for k, v in over.items()]

@@ -112,7 +112,7 @@ def _compute(cfg, s, sources, key, device):
             "config": cfg.to_dict(), "settings": s.to_dict(), "env": results.environment(device, cfg.seed),
             "sources": {k: (c.run_id if c is not None else None) for k, c in sources.items()},
             "source_acc": source_acc,
-            "data": {"source": ds.source, "n_eval": len(y), "per_class": per_class, "indices": idx.tolist()},
+            "data": {**ds.provenance(), "n_eval": len(y), "per_class": per_class, "indices": idx.tolist()},
             **r, "verdict": verdict(r, cfg.name, _scale(cfg)), "wall_time_s": time.time() - t0}
 
 
