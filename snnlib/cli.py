@@ -55,9 +55,10 @@ def parser() -> argparse.ArgumentParser:
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(e)
     e.add_argument("--checkpoint", metavar="PATH", help="evaluate this checkpoint instead of the run's best")
-    e.add_argument("--threat", choices=["standard", "authors", "authors-6"],
-                   help="threat-model preset: standard (pixel + BN eval), authors (spike + BN train, 8/255) or "
-                        "authors-6 (the same at the 6/255 the authors' code uses); as the book evaluates them")
+    from .attacks import THREATS
+
+    e.add_argument("--threat", choices=list(THREATS),
+                   help="a registered threat model: " + "; ".join(f"{k}: {t.label}" for k, t in THREATS.items()))
     e.add_argument("--suite", choices=["standard", "audit"], default="standard",
                    help="standard: clean/FGSM/PGD (+ eps sweep); audit: the gradient-obfuscation audit")
     b = sub.add_parser("bench", help="time snnlib against the authors' pipeline, same weights and batch")
@@ -105,6 +106,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _add_reproduce(sub):
+    from .executors import EXECUTORS, TIME_FORMAT
     from .reproduce import STAGES
 
     r = sub.add_parser("reproduce", help="every result the book reads for the named configs (cached; resumable)",
@@ -115,6 +117,23 @@ def _add_reproduce(sub):
                    help="run the configs in N processes of cpus/N threads each (train all first, then the rest)")
     r.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated subset of {','.join(STAGES)}")
     r.add_argument("-q", "--quiet", action="store_true", help="no per-epoch log lines")
+    r.add_argument("--out", metavar="DIR", help="put checkpoints under DIR/runs and results under DIR/results")
+    r.add_argument("--executor", choices=EXECUTORS, default="pool",
+                   help="pool: this machine's processes (--jobs); local: one submitit job per config on this machine "
+                        "(--jobs at a time); slurm: one Slurm job per config, a job array per wave; debug: in this "
+                        "process (tests). Job logs: runs/<profile>/jobs/<job id>/")
+    c = r.add_argument_group("cluster options (--executor local|slurm; flags win over --cluster-config)")
+    c.add_argument("--partition", help="Slurm partition")
+    c.add_argument("--gpus-per-job", type=int, metavar="N", help="GPUs per job (then SNNLIB_DEVICE defaults to cuda)")
+    c.add_argument("--cpus-per-job", type=int, metavar="N", help="CPUs (and torch threads) per job (default 1)")
+    c.add_argument("--time", metavar="LIMIT", help=f"time limit per job: {TIME_FORMAT} (default 1-00:00:00; "
+                                                   "a job that runs out is requeued and resumes its training)")
+    c.add_argument("--array-parallelism", type=int, metavar="N", help="at most N jobs of a wave at once")
+    c.add_argument("--sbatch-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other sbatch option, e.g. --sbatch-arg mem=16G --sbatch-arg qos=high (repeatable)")
+    c.add_argument("--cluster-config", metavar="FILE", help="YAML with partition, gpus_per_job, cpus_per_job, time, "
+                                                            "array_parallelism, sbatch_args (a mapping)")
+    c.add_argument("--jobs-dir", metavar="DIR", help="folder of the job logs (default runs/<profile>/jobs/)")
 
 
 def _load(args) -> config.Config:
@@ -205,11 +224,26 @@ def cmd_publish(args) -> dict:
 def cmd_reproduce(args) -> dict:
     from .reproduce import reproduce, reproduce_parallel
 
+    if args.out:
+        config.set_output_root(args.out)
     names = list(config.load_profile()) if args.all else args.configs
     if not names or args.jobs < 1:
         raise SnnlibError("reproduce needs config names or --all, and --jobs of at least 1")
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
     log = (lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
+    flags = {"partition": args.partition, "gpus_per_job": args.gpus_per_job, "cpus_per_job": args.cpus_per_job,
+             "time": args.time, "array_parallelism": args.array_parallelism}
+    if args.executor != "pool":
+        from . import executors
+
+        opts = executors.options(args.cluster_config, args.sbatch_arg, **flags)
+        files = executors.run(names, stages, args.executor, opts, args.jobs, log, args.jobs_dir)
+        return {"command": "reproduce", "executor": args.executor, "files": files}
+    given = {**flags, "sbatch_arg": args.sbatch_arg or None, "cluster_config": args.cluster_config,
+             "jobs_dir": args.jobs_dir}
+    given = [f"--{k.replace('_', '-')}" for k, v in given.items() if v is not None]
+    if given:
+        raise SnnlibError(f"{', '.join(given)} apply to --executor local or slurm, not to the default process pool")
     if args.jobs > 1:
         return {"command": "reproduce", "files": reproduce_parallel(names, stages, args.jobs, log)}
     cfgs = [config.load_config(config.resolve(n)) for n in names]

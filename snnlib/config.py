@@ -126,6 +126,10 @@ class AttackConfig:
     bn: str = field(default="eval", metadata=_choice("eval", "train"))
     eps_sweep: typing.List[float] = field(default_factory=lambda: [2 / 255, 4 / 255, 6 / 255, 8 / 255])
     batch_size: int = 64
+    #: which images share a crafting batch: the dataset's order, or a seeded shuffle that depends on the images
+    #: only (snnlib.attacks.registry.batch_indices). Under ``bn="train"`` batch statistics depend on it, so there
+    #: it and ``batch_size`` are part of the result's key; the authors' threat uses ``shuffled`` batches of 16.
+    batch_order: str = field(default="dataset", metadata=_choice("dataset", "shuffled"))
 
 
 @dataclass
@@ -160,7 +164,8 @@ class Config:
         """Hash of the trained model plus everything that changes the attack numbers."""
         d = _strip_late(self.to_dict())
         a = dict(d["attack"])
-        a.pop("batch_size")
+        if a["bn"] != "train":  # with BN in eval mode an image's result does not depend on its batch
+            a.pop("batch_size"), a.pop("batch_order", None)
         return content_hash({"train": self.train_key(), "attack": a, "test": d["data"]["test_per_class"],
                       "eval": d["data"]["eval_per_class"]})
 
@@ -190,7 +195,8 @@ def replicates(cfg: Config) -> list[Config]:
 LATE_FIELDS = {("data", "split_seed"): None, ("data", "pixels"): "jpeg", ("replicates",): [], ("role",): "paper",
                ("train", "adversarial", "encoder_grad"): "ste",
                ("train", "adversarial"): {"method": "none", "eps": 8 / 255, "alpha": None, "steps": 7},
-               ("train", "threads"): None, ("train", "robust_val"): 0, ("train", "flush_denormals"): False}
+               ("train", "threads"): None, ("train", "robust_val"): 0, ("train", "flush_denormals"): False,
+               ("attack", "batch_order"): "dataset"}
 
 
 def _strip_late(d: dict) -> dict:

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .attacks import FGSM, PAPER_EPS, PGD, FastThreatModel
+from .attacks import FGSM, PAPER_EPS, PGD, FastThreatModel, batch_indices
 from .data import ImageSet, batches, n_batches
 
 
@@ -43,7 +43,7 @@ def accuracy(model, ds: ImageSet, batch_size: int = 128, device="cpu") -> tuple[
 
 def evaluate(model, ds, eps: float = PAPER_EPS, alpha: float = 0.01, steps: int = 7, space: str = "pixel",
              bn: str = "eval", eps_sweep=None, batch_size: int = 64, device="cpu", seed: int = 3407,
-             random_start: bool = True) -> dict:
+             random_start: bool = True, batch_order: str = "dataset") -> dict:
     """Clean, FGSM and PGD accuracy of ``model`` on ``ds`` (paper Section 4.2, Tables 1-3, Fig. 2).
 
     ``eps_sweep`` adds FGSM and PGD accuracy at every listed eps (Fig. 2). Returns a dict with
@@ -51,6 +51,10 @@ def evaluate(model, ds, eps: float = PAPER_EPS, alpha: float = 0.01, steps: int 
     ``n`` and the per-sample correctness arrays. Attacks are crafted with frozen parameters and
     predictions run under ``inference_mode`` (:class:`~snnlib.attacks.FastThreatModel`, the path
     ``python -m snnlib bench`` times; the numbers are those of :class:`~snnlib.attacks.ThreatModel`).
+
+    ``batch_order`` says which images share a crafting batch (:func:`~snnlib.attacks.batch_indices`): under
+    ``bn="train"`` the batch statistics depend on it, and ``shuffled`` (the authors' loader) makes the result
+    independent of the dataset's order. Per-sample outcomes are always in the dataset's order.
     """
     model = model.to(device).eval()
     threat = FastThreatModel(model, space, bn)
@@ -60,15 +64,20 @@ def evaluate(model, ds, eps: float = PAPER_EPS, alpha: float = 0.01, steps: int 
     for e in epsilons:
         correct[f"fgsm@{e}"], correct[f"pgd@{e}"] = [], []
     t0 = time.time()
-    for x, y in tqdm(batches(ds, batch_size), total=n_batches(ds, batch_size), desc="attacks", disable=None,
-                     leave=False):
+    index = batch_indices(ds.images, ds.targets, batch_size, batch_order, seed)
+    for idx in tqdm(index, desc="attacks", disable=None, leave=False):
+        x, y = ds.batch(idx)
         x, y = x.to(device), y.to(device)
         correct["clean"].append(threat.predict(threat.inputs(x)) == y)
         for e in epsilons:
             correct[f"fgsm@{e}"].append(threat.predict(FGSM(threat, e)(x, y)) == y)
             pgd = PGD(threat, e, alpha, steps, random_start=random_start, generator=gen)
             correct[f"pgd@{e}"].append(threat.predict(pgd(x, y)) == y)
-    per = {k: torch.cat(v).cpu() for k, v in correct.items()}
+    order = torch.cat(index)
+    per = {}
+    for k, v in correct.items():  # back to the dataset's order
+        per[k] = torch.empty(len(order), dtype=torch.bool)
+        per[k][order] = torch.cat(v).cpu()
     acc = {k: v.float().mean().item() for k, v in per.items()}
     return {
         "clean_acc": acc["clean"], "fgsm_acc": acc[f"fgsm@{float(eps)}"], "pgd_acc": acc[f"pgd@{float(eps)}"],

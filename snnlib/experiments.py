@@ -8,36 +8,32 @@ without recomputing (``force=True`` recomputes).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 from . import evaluation, places, results, train
-from .attacks import THREAT_MODELS
+from .attacks import threat as registered_threat
 from .build import load_data
 from .checkpoints import load_trained
 from .config import Config, with_overrides
-from .errors import SnnlibError
 
-THREAT_SETS = {k: [f"attack.space={s}", f"attack.bn={b}"] for k, (s, b) in THREAT_MODELS.items()}
-#: the authors' threat model at the eps their code actually uses (their adv_test_step passes none: 6/255)
-THREAT_SETS["authors-6"] = [*THREAT_SETS["authors"], "attack.eps=6/255"]
 
 
 def eval_config(cfg: Config, threat: str | None = None, sweep: bool | str | None = None, extra=()) -> Config:
-    """``cfg`` with a named threat model (a key of :data:`THREAT_SETS`), with or without the eps sweep. By
+    """``cfg`` with a named threat model (a key of :data:`~snnlib.attacks.THREATS`), with or without the eps sweep. By
     default (``sweep=None``) the book's rule: the sweep (Fig. 2) for SEW models of the paper's rows and the
     defended baseline under the standard threat only. ``sweep="short"`` (seed replicates) keeps only the
     sweep's smallest eps, which Fig. 2's shape needs (:func:`short_sweep`)."""
-    if threat is not None and threat not in THREAT_SETS:
-        raise SnnlibError(f"unknown threat model {threat!r}; expected one of: {', '.join(THREAT_SETS)}")
-    sets = list(THREAT_SETS[threat]) if threat else []
+    attack = dict(registered_threat(threat).overrides()) if threat is not None else {}
     sweeps = threat in (None, "standard") and cfg.model.arch.startswith("sew")
     if sweep is None:
         sweep = sweeps and cfg.role != "control"
     if sweep == "short":
-        sets.append(f"attack.eps_sweep={short_sweep(cfg) if sweeps else []}")
+        attack["eps_sweep"] = short_sweep(cfg) if sweeps else []
     elif not sweep:
-        sets.append("attack.eps_sweep=[]")
-    return with_overrides(cfg, [*sets, *extra])
+        attack["eps_sweep"] = []
+    cfg = dataclasses.replace(cfg, attack=dataclasses.replace(cfg.attack, **attack))
+    return with_overrides(cfg, extra) if extra else cfg
 
 
 def short_sweep(cfg: Config) -> list[float]:
@@ -63,10 +59,11 @@ def _evaluate(cfg, device, checkpoint, which):
     a = cfg.attack
     r = evaluation.evaluate(model, ds, eps=a.eps, alpha=a.pgd_alpha, steps=a.pgd_steps, space=a.space, bn=a.bn,
                             eps_sweep=a.eps_sweep, batch_size=a.batch_size, device=device, seed=cfg.seed,
-                            random_start=a.random_start)
+                            random_start=a.random_start, batch_order=a.batch_order)
     per_sample, sweep = r.pop("per_sample"), r.pop("sweep")
     return {"kind": "eval", "run_id": cfg.run_id, "eval_key": cfg.eval_key(), "config": cfg.to_dict(),
             "env": results.environment(device, cfg.seed), "checkpoint": str(checkpoint or which),
-            "final": {**r, "space": a.space, "bn": a.bn, "eps": a.eps}, "sweep": sweep,
+            "final": {**r, "space": a.space, "bn": a.bn, "eps": a.eps, "batch_order": a.batch_order,
+                      "batch_size": a.batch_size}, "sweep": sweep,
             "per_sample": per_sample, "data": {**ds.provenance(), "n_eval": len(ds)},
             "wall_time_s": time.time() - t0}

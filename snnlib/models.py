@@ -144,15 +144,27 @@ def count_parameters(net: nn.Module) -> int:
 
 
 def spiking_neurons(net: nn.Module) -> list[tuple[str, nn.Module]]:
-    """All spiking-neuron modules of ``net`` with their names."""
-    return [(n, m) for n, m in net.named_modules() if isinstance(m, sj_neuron.BaseNode)]
+    """All spiking-neuron modules of ``net`` with their names, of any library (:mod:`snnlib.neurons`: SpikingJelly,
+    snnTorch, Norse)."""
+    from . import neurons
+
+    return neurons.find(net)
 
 
-def require_spiking(net: nn.Module, what: str) -> list[nn.Module]:
-    """The spiking neurons of ``net``; :class:`~snnlib.errors.NotApplicable` if it has none."""
+def require_spiking(net: nn.Module, what: str, if_only: bool | None = None) -> list[nn.Module]:
+    """The spiking neurons of ``net``; :class:`~snnlib.errors.NotApplicable` if it has none. With ``if_only`` (by
+    default: ``what`` names ASSG, RGA or BPTR, :data:`snnlib.neurons.IF_ONLY`) every neuron must be a SpikingJelly
+    multi-step IF neuron, else NotApplicable names the others."""
+    from . import neurons
+    from .neurons import spikingjelly
+
     found = [m for _, m in spiking_neurons(net)]
     if not found:
         raise NotApplicable(f"{what} needs spiking neurons, and this model has none (an ANN?)")
+    others = [m for m in found if not spikingjelly.multistep_if(m)]
+    if (neurons.if_only(what) if if_only is None else if_only) and others:
+        raise NotApplicable(f"{what} is defined for SpikingJelly multi-step IF neurons only; this model has "
+                            f"{neurons.describe(others)}")
     return found
 
 

@@ -113,6 +113,8 @@ def text_vs_code() -> pd.DataFrame:
         ("spike weights ω(t)", "applied", "not applied", "PhaseEncoder(weighted=...)", f"code (weighted={c.model.weighted})"),
         ("attacked tensor", "image (Fig. 1)", "encoded spikes", "ThreatModel(space=...)", "both; 'standard' = pixel"),
         ("BN while crafting", "not stated", "train mode (model.train())", "ThreatModel(bn=...)", "both; 'standard' = eval"),
+        ("test batches under BN train mode", "not stated", "test loader shuffled, batch 16",
+         "attack.batch_order, attack.batch_size (threat registry)", "code: a seeded shuffle of 16 for the authors' threat"),
         ("BN statistics after crafting", "-", "updated on test images", "ThreatModel(restore_bn=...)",
          "restored (the audit measures the leak)"),
         ("attack ε", f"{PAPER_EPS * 255:.0f}/255", f"{AUTHORS_EPS * 255:.0f}/255 (default; adv_test_step passes none)",

@@ -121,3 +121,43 @@ def test_autoattack_standard_is_the_original_budget(tiny_model, images):
     x, y = images
     adv = run_torchattack("autoattack", ThreatModel(tiny_model), x[:2], y[:2], n_classes=10, steps=1, n_queries=2)
     assert adv.shape == x[:2].shape and (adv - x[:2]).abs().max() <= 8 / 255 + 1e-5
+
+
+def _set(n=21, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return ImageSet(torch.randint(0, 256, (n, 3, 32, 32), generator=g, dtype=torch.uint8), torch.arange(n) % 10,
+                    [str(i) for i in range(10)])
+
+
+def test_bn_train_accuracy_does_not_depend_on_the_dataset_order(tiny_model):
+    """Under BN train mode the batch statistics depend on which images share a batch. The authors' threat
+    crafts on a seeded shuffle that depends only on the images (batch 16; 21 images: the last batch of 5 is
+    kept), so permuting the dataset gives the same per-image outcomes; the dataset order does not."""
+    tiny_model.train()  # BN running statistics that differ from any batch's own
+    for _ in range(2):
+        tiny_model(torch.rand(8, 3, 32, 32))
+    ds, perm = _set(), torch.randperm(21, generator=torch.Generator().manual_seed(1))
+    kw = dict(eps=8 / 255, steps=2, space="spike", bn="train", batch_size=16, seed=3)
+    a = evaluate(tiny_model, ds, batch_order="shuffled", **kw)
+    b = evaluate(tiny_model, ds.subset(perm), batch_order="shuffled", **kw)
+    for k in ("clean", "fgsm@0.03137254901960784", "pgd@0.03137254901960784"):
+        assert torch.equal(torch.tensor(a["per_sample"][k])[perm], torch.tensor(b["per_sample"][k]))
+    assert a["n"] == 21
+
+
+def test_threat_registry_is_the_one_place(tiny_model):
+    from snnlib import experiments
+    from snnlib.config import Config
+
+    auth = attacks.threat("authors")
+    assert (auth.space, auth.bn, auth.batch_order, auth.batch_size) == ("spike", "train", "shuffled", 16)
+    cfg = experiments.eval_config(Config(), "authors-6")
+    assert (cfg.attack.space, cfg.attack.bn, cfg.attack.batch_order, cfg.attack.batch_size) == (
+        "spike", "train", "shuffled", 16) and abs(cfg.attack.eps - 6 / 255) < 1e-12
+    # batch order and size are in the key only where they change numbers (BN train)
+    std = experiments.eval_config(Config(), "standard")
+    assert experiments.eval_config(std, None, extra=["attack.batch_size=7"]).eval_key() == std.eval_key()
+    assert experiments.eval_config(cfg, None, extra=["attack.batch_size=7"]).eval_key() != cfg.eval_key()
+    with pytest.raises(SnnlibError, match="unknown threat model 'author'; expected one of: standard, authors"):
+        attacks.threat("author")
+    assert attacks.ThreatModel.preset(tiny_model, "authors").bn == "train"

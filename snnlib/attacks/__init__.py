@@ -20,7 +20,8 @@ from .estimators import (ESTIMATOR_LABELS, ESTIMATORS, SURROGATES, adaptive_surr
 from .gradient import EOTPGD, FGSM, PGD, acc_at, concat_tracks, pgd_trace, pgd_track
 from .interop import TORCHATTACKS, AsImages, autoattack_standard, run_torchattack, torchattack
 from .spsa import SPSA, margin
-from .threat import (AUTHORS_EPS, BN_MODES, PAPER_EPS, SPACES, THREAT_MODELS, Attack, FastThreatModel, ThreatModel,
+from .registry import AUTHORS_BATCH, BATCH_ORDERS, THREATS, Threat, batch_indices, threat
+from .threat import (AUTHORS_EPS, BN_MODES, PAPER_EPS, SPACES, Attack, FastThreatModel, ThreatModel,
                      batch_dim, bn_mode, ce_losses, check_count, check_eps, frozen, project, random_start)
 
 __all__ = ["Attack", "ThreatModel", "FastThreatModel", "FGSM", "PGD", "EOTPGD", "SAPGD", "SPSA", "SpikeProjectedPGD",
@@ -29,4 +30,5 @@ __all__ = ["Attack", "ThreatModel", "FastThreatModel", "FGSM", "PGD", "EOTPGD", 
            "SURROGATES", "estimator", "swap_surrogate", "rate_gradient", "bptr", "encoder_grad", "adaptive_surrogate",
            "reset_adaptive", "omega_of", "bn_mode", "frozen",
            "ce_losses", "check_eps", "check_count", "random_start", "project", "batch_dim", "PAPER_EPS",
-           "AUTHORS_EPS", "SPACES", "BN_MODES", "THREAT_MODELS"]
+           "AUTHORS_EPS", "SPACES", "BN_MODES", "THREATS", "Threat", "threat", "batch_indices", "BATCH_ORDERS",
+           "AUTHORS_BATCH"]

@@ -14,8 +14,10 @@ Each is a context manager over a model (a :class:`~snnlib.models.SpikingClassifi
 - :func:`encoder_grad`: the phase encoder's backward (straight-through, omega-weighted, expected-flip,
   or the true zero gradient; :mod:`snnlib.encoding`).
 
-An estimator that needs spiking neurons raises :class:`~snnlib.errors.NotApplicable` on a model without
-any (the ANN twin), with a message that says why.
+The surrogate swaps apply to the spiking neurons of SpikingJelly, snnTorch and Norse alike (through the
+adapters of :mod:`snnlib.neurons`); RGA, BPTR and ASSG are written for SpikingJelly's multi-step IF neurons.
+An estimator that does not apply (a model without spiking neurons, such as the ANN twin; RGA on snnTorch
+neurons) raises :class:`~snnlib.errors.NotApplicable` with a message that says why.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import types
 import torch
 from spikingjelly.activation_based import surrogate
 
+from .. import neurons
 from ..errors import NotApplicable, SnnlibError, check_choice
 from ..models import require_spiking, spiking_neurons
 
@@ -53,19 +56,15 @@ neurons_of = require_spiking
 
 @contextlib.contextmanager
 def swap_surrogate(model: torch.nn.Module, make):
-    """Give every spiking neuron the surrogate ``make()`` (or a named one of :data:`SURROGATES`);
-    the original surrogate objects are put back on exit, also after an error."""
+    """Give every spiking neuron, of any library (:func:`snnlib.neurons.swap_surrogate`), the surrogate ``make()``
+    (or a named one of :data:`SURROGATES`); the originals are put back on exit, also after an error."""
     if isinstance(make, str):
         check_choice("surrogate", make, tuple(SURROGATES))
         make = SURROGATES[make]
-    saved = [(m, m.surrogate_function) for m in neurons_of(model, "a surrogate swap")]
-    try:
-        for m, _ in saved:
-            m.surrogate_function = make()
+    with contextlib.ExitStack() as stack:
+        for m in neurons_of(model, "a surrogate swap"):
+            stack.enter_context(neurons.swap_surrogate(m, make()))
         yield model
-    finally:
-        for m, sg in saved:
-            m.surrogate_function = sg
 
 
 class _RateGrad(torch.autograd.Function):
@@ -95,9 +94,7 @@ def _bptr_mask(x_seq, spikes, theta):
 def _rate_backward(model: torch.nn.Module, mask_fn, what: str):
     handles = []
     try:
-        for m in neurons_of(model, what):
-            if getattr(m, "step_mode", "m") != "m":
-                raise SnnlibError(f"{what} needs multi-step neurons (step_mode='m')")
+        for m in neurons_of(model, what, if_only=True):
             theta = float(m.v_threshold)
             handles.append(m.register_forward_hook(
                 lambda mod, args, out, theta=theta: _RateGrad.apply(args[0], out, mask_fn(args[0], out, theta))))
@@ -197,16 +194,14 @@ def adaptive_surrogate(model: torch.nn.Module, A: float = 0.425, relax: float = 
     ``|u - V_th|`` and of its absolute deviation. Call :func:`reset_adaptive` to start new statistics
     (every attack run does). Multi-step IF neurons only."""
     omega = omega_of(A)
-    neurons = neurons_of(model, "the adaptive surrogate (ASSG)")
-    for m in neurons:
-        if getattr(m, "step_mode", "m") != "m" or not hasattr(m, "v_threshold"):
-            raise NotApplicable(f"ASSG needs multi-step IF neurons; got {type(m).__name__}")
+    found = neurons_of(model, "the adaptive surrogate (ASSG)", if_only=True)
+    for m in found:
         m._assg = {"omega": omega, "relax": relax, "b1": betas[0], "b2": betas[1], "M": {}, "D": {}}
         m.multi_step_forward = types.MethodType(_assg_forward, m)
     try:
         yield model
     finally:
-        for m in neurons:
+        for m in found:
             del m.multi_step_forward, m._assg
 
 

@@ -14,8 +14,9 @@ Each switch is named after where it comes from:
   so crafting never changes the model; ``restore_bn=False`` keeps the authors' leak
   (:mod:`snnlib.authors`).
 
-``THREAT_MODELS["authors"]`` is the authors' pair (spike + train); their code also defaults to
-eps=6/255 (``AUTHORS_EPS``) while the paper's text says 8/255 (``PAPER_EPS``).
+The named threat models (space, BN mode, eps, batch order and size) live in one registry,
+:mod:`snnlib.attacks.registry`; the authors' code defaults to eps=6/255 (``AUTHORS_EPS``) while the
+paper's text says 8/255 (``PAPER_EPS``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ SPACES = ("pixel", "spike")
 BN_MODES = ("eval", "train")
 PAPER_EPS = 8 / 255
 AUTHORS_EPS = 6 / 255
-THREAT_MODELS = {"standard": ("pixel", "eval"), "authors": ("spike", "train")}
 _BN_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 
 
@@ -127,10 +127,11 @@ class ThreatModel:
 
     @classmethod
     def preset(cls, model, name: str = "standard") -> "ThreatModel":
-        """``standard`` (pixel + eval) or ``authors`` (spike + train, as the authors' code)."""
-        check_choice("threat-model preset", name, tuple(THREAT_MODELS))
-        space, bn = THREAT_MODELS[name]
-        return cls(model, space, bn)
+        """A registered threat's space and BN mode: ``standard`` (pixel + eval), ``authors`` (spike + train)."""
+        from .registry import threat
+
+        t = threat(name)
+        return cls(model, t.space, t.bn)
 
     @property
     def batch_dim(self) -> int:

@@ -1,9 +1,10 @@
 """Audit any PyTorch classifier: ``snnlib.audit.audit(model, x, y, budget=...)`` and its report card.
 
 The model maps images ``[B,C,H,W]`` in [0, 1] to logits ``[B,K]``. It may be any SNN (SpikingJelly,
-snnTorch, Norse, hand-written) or an ANN. SpikingJelly networks that are not already a
-:class:`~snnlib.models.SpikingClassifier` are reset before and after every forward; any other model is
-called as it is, so a model that leaks state between calls is flagged (and attacked with EOT).
+snnTorch, Norse, hand-written) or an ANN. A model with neurons or state of SpikingJelly, snnTorch or Norse
+(the adapters of :mod:`snnlib.neurons`) that is not already a :class:`~snnlib.models.SpikingClassifier` is
+reset before and after every forward, each library's way; any other model is called as it is, so a model
+that leaks state between calls is flagged (and attacked with EOT).
 """
 
 from __future__ import annotations
@@ -13,10 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from spikingjelly.activation_based import base as sj_base
-from spikingjelly.activation_based import functional
 
-from .. import results, stats
+from .. import neurons, results, stats
 from ..errors import SnnlibError, check_images
 from ..models import SpikingClassifier
 from .run import run_suite
@@ -25,27 +24,29 @@ from .verdict import verdict
 
 
 class ResetEveryCall(torch.nn.Module):
-    """Wrap a SpikingJelly network so that its neuron state is reset before and after every forward."""
+    """Wrap a network so that the state of its neurons, of any library, is reset before and after every forward
+    (:func:`snnlib.neurons.reset`: SpikingJelly's ``reset_net``, snnTorch's ``reset_mem``, Norse state set to None)."""
 
     def __init__(self, model: torch.nn.Module):
         super().__init__()
         self.model = model
 
     def forward(self, x):
-        functional.reset_net(self.model)
+        neurons.reset(self.model)
         try:
             return self.model(x)
         finally:
-            functional.reset_net(self.model)
+            neurons.reset(self.model)
 
 
 def prepare(model: torch.nn.Module) -> torch.nn.Module:
-    """The model as the audit calls it: SpikingJelly networks reset on every call, everything else as it is."""
+    """The model as the audit calls it: networks with SpikingJelly, snnTorch or Norse neurons (or state) reset on
+    every call, everything else as it is."""
     if not isinstance(model, torch.nn.Module):
         raise SnnlibError(f"the model must be a torch.nn.Module, got {type(model).__name__}")
-    if isinstance(model, SpikingClassifier):
+    if isinstance(model, (SpikingClassifier, ResetEveryCall)):
         return model
-    if any(isinstance(m, sj_base.MemoryModule) for m in model.modules()):
+    if neurons.holds_state(model):
         return ResetEveryCall(model)
     return model
 
@@ -106,12 +107,12 @@ class AuditReport:
 
 def render_markdown(card: dict, label: str, figure: str | None) -> str:
     """The report card as Markdown: headline, verdict, attacks, flags, attribution, settings."""
-    pct = lambda a: f"{100 * a:.1f}%"  # noqa: E731
+    pct = lambda a: f"{100 * a:.1f}%"
     lo, hi = card["worst_case_interval"]
     lines = [f"# Robustness audit: {label}", "",
-             f"| clean | PGD-7 (paper) | worst case (95% exact interval) | n | cause |", "|---|---|---|---|---|",
-             f"| {pct(card['clean_acc'])} | {pct(card['pgd7_acc'])} | {pct(card['worst_case_acc'])} "
-             f"[{pct(lo)}, {pct(hi)}] | {card['n']} | {card['cause']} |", "", card["verdict"], ""]
+             "| clean | PGD-7 (paper) | worst case (95% exact interval) | n | cause |", "|---|---|---|---|---|",
+             (f"| {pct(card['clean_acc'])} | {pct(card['pgd7_acc'])} | {pct(card['worst_case_acc'])} "
+             f"[{pct(lo)}, {pct(hi)}] | {card['n']} | {card['cause']} |"), "", card["verdict"], ""]
     if figure:
         lines += [f"![accuracy against attack strength]({figure})", ""]
     lines += ["## Attacks", "", "| group | attack | accuracy | 95% interval |", "|---|---|---|---|"]
@@ -126,9 +127,9 @@ def render_markdown(card: dict, label: str, figure: str | None) -> str:
     if card["skipped"]:
         lines += ["", "Not applicable to this model: " + "; ".join(f"{s['attack']} ({s['reason']})" for s in card["skipped"])]
     s = card["settings"]
-    lines += ["", f"Budget `{s['budget']}`, eps {s['eps'] * 255:g}/255, seed {s['seed']}; exact intervals at "
+    lines += ["", (f"Budget `{s['budget']}`, eps {s['eps'] * 255:g}/255, seed {s['seed']}; exact intervals at "
               f"{stats.LEVEL:.0%}, every flag an exact test at level {stats.ALPHA}. Made by snnlib "
-              f"(`python -m snnlib audit`)."]
+              f"(`python -m snnlib audit`).")]
     return "\n".join(lines) + "\n"
 
 
