@@ -28,7 +28,7 @@ from spikingjelly.activation_based import functional
 from torch import nn
 from tqdm import tqdm
 
-from .attacks import AUTHORS_EPS, FGSM, PGD, ThreatModel
+from .attacks import AUTHORS_EPS, FGSM, PGD, ThreatModel, batch_indices
 from .errors import SnnlibError
 
 PGD_ALPHA, PGD_STEPS = 0.01, 7
@@ -152,7 +152,7 @@ def _loop_batch(work, ref, threat, xb, yb, eps, alpha, steps, generator):
 
 def authors_loop(model, x, y, eps: float = AUTHORS_EPS, alpha: float = PGD_ALPHA, steps: int = PGD_STEPS,
                  batch_size: int = 16, generator: torch.Generator | None = None, inplace: bool = False,
-                 shuffle: bool = True) -> dict:
+                 shuffle: bool = True, order_seed: int | None = None) -> dict:
     """The authors' ``adv_test_step`` over a test set, with and without its BN leak.
 
     Per batch (shuffled, as their test loader): encode; FGSM and PGD (random start, ``steps``
@@ -163,18 +163,23 @@ def authors_loop(model, x, y, eps: float = AUTHORS_EPS, alpha: float = PGD_ALPHA
     predicted twice: with the leaked statistics (``*_leak``) and with the model's own. ``clean_leak``
     is the batch's clean accuracy measured in the loop after crafting; ``clean_after`` the whole
     set's clean accuracy after the loop. Works on a copy unless ``inplace``. Every sample counts.
+
+    The batches are the threat registry's (:func:`snnlib.attacks.batch_indices`): a seeded shuffle that depends
+    on the images only (``order_seed``, else a draw from ``generator``), so this loop and
+    :func:`snnlib.evaluation.evaluate` under the authors' threat craft on the same batches.
     """
     work = model if inplace else copy.deepcopy(model)
     ref = copy.deepcopy(model).eval()
     before = bn_buffers(work)
     threat = ThreatModel(work, "spike", "train", restore_bn=False)
-    order = torch.randperm(len(y), generator=generator) if shuffle else torch.arange(len(y))
+    if order_seed is None:
+        order_seed = int(torch.randint(2**31 - 1, (1,), generator=generator))
+    batches = batch_indices(x, y, batch_size, "shuffled" if shuffle else "dataset", order_seed)
     keys = ("clean", "fgsm", "pgd", "clean_leak", "fgsm_leak", "pgd_leak")
     out = {k: torch.zeros(len(y), dtype=torch.bool) for k in keys}
     was = work.training
     try:
-        for i in tqdm(range(0, len(y), batch_size), desc="authors' loop", disable=None, leave=False):
-            b = order[i:i + batch_size]
+        for b in tqdm(batches, desc="authors' loop", disable=None, leave=False):
             part = _loop_batch(work, ref, threat, x[b.to(x.device)], y[b.to(y.device)], eps, alpha, steps, generator)
             for k, v in part.items():
                 out[k][b] = v

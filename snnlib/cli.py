@@ -87,6 +87,15 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--out", metavar="DIR", default="audit-out", help="where report.json, report.md go (audit-out/)")
     a.add_argument("--device", default=None, help="cpu or cuda[:N] (default: SNNLIB_DEVICE, else cpu)")
     a.add_argument("--seed", type=int, default=0, help="seed of the image selection and of every attack")
+    a.add_argument("--normalize", nargs=2, metavar=("MEAN", "STD"),
+                   help="the model expects (x - MEAN) / STD, per channel, comma-separated (e.g. 0.49,0.48,0.45 "
+                        "0.25,0.24,0.26); attacks stay in pixel space [0,1]")
+    a.add_argument("--time-major", type=int, metavar="T",
+                   help="repeat the image over T steps as [T,B,C,H,W] and average the model's [T,B,K] output over T "
+                        "(0: average only)")
+    a.add_argument("--fail-on", action="append", metavar="RULE",
+                   help="exit with status 1 if 'flags' (any red flag fires) or 'worst-below:X' (worst-case accuracy "
+                        "below X, a fraction); repeatable")
     a.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     pub = sub.add_parser("publish", help="copy a trained config's best weights into models/<profile>/ (with SHA-256)",
                          epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -184,19 +193,33 @@ def cmd_bench(args) -> dict:
 
 
 def cmd_audit(args) -> dict:
+    """The audit of ``--model``; with ``--fail-on``, prints the result line and exits with status 1 where a rule
+    breaks (2 stays bad input)."""
     from .audit import audit
+    from .audit.conventions import failures, parse_fail_on
     from .audit.loading import load_images, load_model
 
+    rules = parse_fail_on(args.fail_on)  # before the long run
+    if ":" not in args.model and (args.normalize or args.time_major is not None):
+        raise SnnlibError("--normalize and --time-major are for --model file.py:callable; a project config's model "
+                          "already takes images in [0,1] and returns logits")
     device = args.device or config.device()
     model, label, cfg = load_model(args.model, args.checkpoint, device)
     x, y, k = load_images(args.data, args.n, args.seed, cfg)
     rep = audit(model, x, y, budget=args.budget, eps=args.eps, seed=args.seed, device=device, n_classes=k,
-                label=label, progress=False if args.quiet else None)
+                label=label, progress=False if args.quiet else None, normalize=args.normalize,
+                time_major=args.time_major)
     files = rep.save(args.out)
     c = rep.card
-    return {"command": "audit", "model": label, "metrics": {k: c[k] for k in ("clean_acc", "pgd7_acc", "worst_case_acc",
-                                                                             "worst_case_interval", "cause")},
-            "result_file": files["json"], "card": files["markdown"]}
+    out = {"command": "audit", "model": label, "metrics": {k: c[k] for k in ("clean_acc", "pgd7_acc", "worst_case_acc",
+                                                                            "worst_case_interval", "cause")},
+           "result_file": files["json"], "card": files["markdown"]}
+    failed = failures(c, rules)
+    if failed:
+        print(json.dumps({**out, "failed": failed}, default=str))
+        print(f"audit failed (--fail-on): {'; '.join(failed)}", file=sys.stderr)
+        raise SystemExit(1)
+    return out
 
 
 def cmd_gpu_check(args) -> dict:

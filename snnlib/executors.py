@@ -168,12 +168,19 @@ def job_env(opts: Cluster) -> dict[str, str]:
 
 @contextlib.contextmanager
 def _environ(env: dict):
-    """``env`` in os.environ while jobs are submitted (local jobs and sbatch inherit it), then as before."""
+    """``env`` in os.environ while jobs are submitted (local jobs and sbatch inherit it), then as before; and
+    submitit's log lines kept off stdout, where the command's one line of JSON goes (warnings still on stderr)."""
+    import logging
+
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
+    logger = logging.getLogger("submitit")
+    handlers, propagate = logger.handlers[:], logger.propagate
+    logger.handlers, logger.propagate = [h for h in handlers if h.name != "submitit_out"], False
     try:
         yield
     finally:
+        logger.handlers, logger.propagate = handlers, propagate
         for k, v in saved.items():
             os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
 
@@ -183,16 +190,21 @@ def jobs_folder(folder=None) -> Path:
     return Path(folder).expanduser().resolve() if folder else places.runs_dir() / places.profile() / "jobs"
 
 
+def _submitit():
+    try:
+        import submitit
+    except ImportError:
+        raise SnnlibError("--executor local|slurm needs submitit: pip install 'snnlib[cluster]'") from None
+    return submitit
+
+
 def executor(kind: str, folder: Path, opts: Cluster, wave_name: str = "reproduce"):
     """A submitit executor of ``kind`` (``local``, ``slurm`` or ``debug``) writing under ``folder/%j``."""
     if kind not in EXECUTORS[1:]:
         raise SnnlibError(f"unknown executor {kind!r}; expected one of: {', '.join(EXECUTORS)}")
     if kind == "slurm":
         check_slurm()
-    try:
-        import submitit
-    except ImportError:
-        raise SnnlibError("--executor local|slurm needs submitit: pip install 'snnlib[cluster]'") from None
+    submitit = _submitit()
     folder = Path(folder) / "%j"
     if kind == "debug":
         return submitit.DebugExecutor(folder)
@@ -335,6 +347,7 @@ def run(names, stages=STAGES, kind: str = "local", opts: Cluster | None = None, 
         raise SnnlibError(f"unknown stage(s) {sorted(unknown)}; expected some of: {', '.join(STAGES)}")
     if kind == "slurm":
         check_slurm()
+    _submitit()  # its loggers set up before :func:`_environ` keeps them off stdout
     paths = {n: config.resolve(n).resolve() for n in names}
     cfgs = {n: config.load_config(p) for n, p in paths.items()}  # every name checked before anything is submitted
     folder = jobs_folder(folder)

@@ -11,11 +11,14 @@ from __future__ import annotations
 import dataclasses
 import time
 
+import torch
+
 from . import evaluation, places, results, train
 from .attacks import threat as registered_threat
 from .build import load_data
 from .checkpoints import load_trained
 from .config import Config, with_overrides
+from .config import replicates as config_replicates
 
 
 
@@ -67,3 +70,66 @@ def _evaluate(cfg, device, checkpoint, which):
                       "batch_size": a.batch_size}, "sweep": sweep,
             "per_sample": per_sample, "data": {**ds.provenance(), "n_eval": len(ds)},
             "wall_time_s": time.time() - t0}
+
+
+#: the authors' threat's batching, and the variants the sensitivity table compares (order, batch size)
+SENSITIVITY_BATCHING = (("dataset", 64), ("shuffled", 64), ("shuffled", 16))
+
+
+def with_attack(cfg: Config, **attack) -> Config:
+    """``cfg`` with ``attack.*`` fields replaced (typed: no ``--set`` strings inside the library)."""
+    return dataclasses.replace(cfg, attack=dataclasses.replace(cfg.attack, **attack))
+
+
+def authors_loop_result(cfg: Config, eps: float, device: str | None = None, force: bool = False) -> dict:
+    """The authors' evaluation loop with its BN leak (:func:`snnlib.authors.authors_loop`) on the config's attacked
+    images at ``eps``, batches of 16 in the registry's shuffled order; cached by the model, eps and images."""
+    from . import authors
+    from .config import content_hash
+
+    device = device or places.device()
+    key = content_hash({"eval": with_attack(eval_config(cfg, "authors"), eps=float(eps)).eval_key(), "leak": True})
+    out = results.run_dir(cfg) / f"authors-loop-{key[:10]}.json"
+
+    def compute():
+        t0 = time.time()
+        train.ensure_trained(cfg, device)
+        model, ds = load_trained(cfg, "best", device), load_data(cfg, "eval")
+        x, y = ds.batch(torch.arange(len(ds)))
+        r = authors.authors_loop(model, x.to(device), y.to(device), float(eps), cfg.attack.pgd_alpha,
+                                 cfg.attack.pgd_steps, 16, torch.Generator().manual_seed(cfg.seed), order_seed=cfg.seed)
+        per = {k: v.int().tolist() for k, v in r.items() if isinstance(v, torch.Tensor)}
+        return {"kind": "authors-loop", "run_id": cfg.run_id, "config": cfg.to_dict(), "eps": float(eps),
+                "batch_order": "shuffled", "batch_size": 16, "per_sample": per, "data": {**ds.provenance(), "n_eval": len(ds)},
+                "env": results.environment(device, cfg.seed), "wall_time_s": time.time() - t0}
+    return results.cached(out, compute, force)
+
+
+def sensitivity_configs(cfg: Config) -> list[Config]:
+    """Which models of ``cfg`` enter the authors'-threat sensitivity table: the depth-18 CIFAR-10 SNNs of the paper's
+    rows (every seed of the SEW pools) at the committed profiles; at quick only SEW-18 max's main seed (CI's time)."""
+    if cfg.role != "paper" or cfg.model.neuron != "if" or cfg.data.dataset != "cifar10" \
+            or not cfg.model.arch.endswith("resnet18"):
+        return []
+    sew = cfg.model.arch == "sew_resnet18"
+    if cfg.profile == "quick":
+        return [cfg] if sew and cfg.model.pool == "max" else []
+    return config_replicates(cfg) if sew else [cfg]
+
+
+def authors_sensitivity(cfg: Config) -> list[dict]:
+    """The authors' threat (spikes, BN train) at 8/255 and 6/255 under each batching of
+    :data:`SENSITIVITY_BATCHING`, and with the authors' BN leak: per-sample clean and PGD outcomes per row."""
+    rows = []
+    for threat_name in ("authors", "authors-6"):
+        base = eval_config(cfg, threat_name)
+        for order, bs in SENSITIVITY_BATCHING:
+            r = evaluate(with_attack(base, batch_order=order, batch_size=bs))
+            e = r["final"]["eps"]
+            rows.append({"eps": e, "batching": f"{order} {bs}", "leak": False, "clean": r["per_sample"]["clean"],
+                         "fgsm": r["per_sample"][f"fgsm@{e}"], "pgd": r["per_sample"][f"pgd@{e}"]})
+        loop = authors_loop_result(cfg, base.attack.eps)
+        rows.append({"eps": base.attack.eps, "batching": "shuffled 16", "leak": True,
+                     "clean": loop["per_sample"]["clean_leak"], "fgsm": loop["per_sample"]["fgsm_leak"],
+                     "pgd": loop["per_sample"]["pgd_leak"]})
+    return rows

@@ -30,11 +30,15 @@ STAGES = ("train", "publish", "evaluate", "probes", "audit")
 
 
 def _evaluate(cfg: Config) -> list[str]:
-    from .report import THREATS, evaluation
+    from .attacks import THREATS
+    from .experiments import authors_sensitivity, eval_config, evaluate, sensitivity_configs
 
-    threats = THREATS if cfg.role == "paper" and cfg.model.neuron == "if" else ("standard",)
-    out = [evaluation(cfg, t)["result_file"] for t in threats]
-    return out + [evaluation(c, "standard", sweep="short")["result_file"] for c in config.replicates(cfg)[1:]]
+    threats = tuple(THREATS) if cfg.role == "paper" and cfg.model.neuron == "if" else ("standard",)
+    out = [evaluate(eval_config(cfg, t))["result_file"] for t in threats]
+    out += [evaluate(eval_config(c, "standard", sweep="short"))["result_file"] for c in config.replicates(cfg)[1:]]
+    for c in sensitivity_configs(cfg):
+        authors_sensitivity(c)
+    return out
 
 
 def _probes(cfg: Config) -> list[str]:

@@ -161,3 +161,23 @@ def test_threat_registry_is_the_one_place(tiny_model):
     with pytest.raises(SnnlibError, match="unknown threat model 'author'; expected one of: standard, authors"):
         attacks.threat("author")
     assert attacks.ThreatModel.preset(tiny_model, "authors").bn == "train"
+
+
+def test_authors_loop_and_evaluate_craft_on_the_same_batches(tiny_model):
+    """Two code paths measure the authors' threat: the evaluation (BN train, running statistics restored) and the
+    authors' loop (which also reports the BN leak). Without the leak they must agree: FGSM has no random start,
+    so its per-image outcomes are identical when both craft on the registry's batches."""
+    from snnlib.authors import authors_loop
+
+    tiny_model.train()
+    for _ in range(2):
+        tiny_model(torch.rand(8, 3, 32, 32))
+    tiny_model.eval()
+    ds = _set(n=19)
+    x, y = ds.batch(torch.arange(19))
+    ev = evaluate(tiny_model, ds, eps=8 / 255, steps=1, space="spike", bn="train", batch_size=16, seed=5,
+                  batch_order="shuffled")
+    loop = authors_loop(tiny_model, x, y, eps=8 / 255, steps=1, batch_size=16, order_seed=5,
+                        generator=torch.Generator().manual_seed(0))
+    assert torch.equal(torch.tensor(ev["per_sample"]["fgsm@0.03137254901960784"], dtype=torch.bool), loop["fgsm"])
+    assert torch.equal(torch.tensor(ev["per_sample"]["clean"], dtype=torch.bool), loop["clean"])

@@ -2,6 +2,8 @@
 
 import pytest
 
+from snnlib.errors import SnnlibError
+
 from snnlib import config, paper, plots, report, stats
 
 TINY = """name: {name}
@@ -93,9 +95,34 @@ def test_every_branch_of_the_claims_rules():
     assert c.rule_blocks(0.2) == c.REPRO and c.rule_blocks(0.01) == c.NOT
     assert c.rule_blocks(0.9, live_zero=0.2) == c.REPRO  # sparse beyond its dead channels
     assert c.rule_blocks(0.9, live_zero=0.01) == f"{c.NOT} (dead BN channels)"  # sparse only through them
-    assert c.rule_pool(0.8, 0.0, 0.75) == c.REPRO
-    assert c.rule_pool(0.5, 0.0, 0.75) == c.NOT and c.rule_pool(0.8, 0.01, 0.75) == c.NOT
-    assert c.rule_audit(0.2, "none") == c.REPRO and c.rule_audit(0.001, "weak attack") == f"{c.NOT} (weak attack)"
+    from snnlib.report import rules
+
+    pool = {"max": 0.8, "avg": 0.0, "bound": 0.75, "paper": 0.3788}
+    assert rules.rule("pool", 1).decide(pool) == c.REPRO  # the old version could not fail...
+    assert rules.rule("pool", 2).decide(pool) == rules.BY_CONSTRUCTION  # ...so it is now called a description
+    assert rules.rule("pool", 2).decide({**pool, "avg": 0.01}) == c.NOT
+    assert rules.rule("pool_value", 1).decide(pool) == c.NOT
+    assert rules.rule("pool_value", 1).decide({**pool, "max": 0.40}) == c.REPRO
+    audit = {"p": 0.2, "cause": "none", "extra": 0}
+    assert rules.rule("audit", 1).decide(audit) == c.REPRO and rules.rule("audit", 2).decide(audit) == c.REPRO
+    # nested: one image the suite breaks beyond PGD-7 is proof in a deterministic model, whatever McNemar says
+    one = {"p": 0.5, "cause": "weak attack", "extra": 1}
+    assert rules.rule("audit", 1).decide(one) == c.REPRO and rules.rule("audit", 2).decide(one) == f"{c.NOT} (weak attack)"
+    w = lambda lo, hi: {"lo": lo, "hi": hi}  # noqa: E731
+    nat = {"pgd": {"verdict": "agrees"}, "worst_sew": w(0.0, 0.007), "worst_def": w(0.018, 0.051)}
+    j = rules.judge("natural", nat)
+    assert j["verdict"] == c.NOT and j["by version"] == f"v1: {c.REPRO}; v2: {c.NOT}"
+    assert rules.judge("natural", {**nat, "worst_sew": None})["verdict"] == c.CANNOT
+    trade = {"v1": c.REPRO, "clean": c.REPRO, "worst": {"max": w(0, 0.007), "avg": w(0, 0.007)}}
+    assert rules.judge("tradeoff", trade)["verdict"] == f"{c.NOT} (no robustness left under the audit)"
+    assert rules.judge("tradeoff", {**trade, "clean": c.CANNOT})["verdict"] == c.CANNOT
+    broken = {"lo": 0.1, "hi": 0.3, "defended_audit": {"worst": w(0.018, 0.051), "pgd7": w(0.24, 0.32)}}
+    assert rules.judge("shape", broken)["by version"] == f"v1: {c.REPRO}; v2: {c.CANNOT} (the defended reference falls to the audit)"
+    assert rules.judge("blocks_if", {"if_zero": 0.001})["verdict"] == c.NOT
+    with pytest.raises(SnnlibError, match=r"claim 'blocks' has no rule version 7; versions: 1, 2"):
+        rules.rule("blocks", 7)
+    h = rules.history()
+    assert {"claim", "version", "rule", "since", "why"} <= set(h.columns) and (h.why != "").sum() >= 5
     # the sparsity chapter's paragraph follows the same rule, and names dead BN channels when they carry the zeros
     assert "does **not** reproduce" in c.block_finding({"zero": 0.01, "module": "layer1.0.bn1", "op": "BN"})
     dead = c.block_finding({"zero": 0.9077, "module": "layer3.1.bn1", "op": "BN", "collapsed": 58, "channels": 64,

@@ -18,6 +18,7 @@ import torch
 from .. import neurons, results, stats
 from ..errors import SnnlibError, check_images
 from ..models import SpikingClassifier
+from . import conventions
 from .run import run_suite
 from .settings import AuditSettings
 from .verdict import verdict
@@ -135,11 +136,13 @@ def render_markdown(card: dict, label: str, figure: str | None) -> str:
 
 def audit(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, budget: str = "quick", eps: float | None = None,
           seed: int = 0, device: str = "cpu", n_classes: int | None = None, label: str = "model",
-          progress: bool | None = None, **settings) -> AuditReport:
+          progress: bool | None = None, normalize=None, time_major: int | None = None, **settings) -> AuditReport:
     """Audit ``model`` on images ``x`` (``[N,C,H,W]`` in [0, 1]) with labels ``y``; returns an :class:`AuditReport`.
 
     ``budget`` is ``quick``, ``standard`` or ``full`` (:class:`AuditSettings`); keyword arguments override single
     settings. No transfer sources are used except the rate-coded twin of a phase-coded SpikingClassifier.
+    ``normalize=(mean, std)`` and ``time_major=T`` describe a model with other input/output conventions
+    (:mod:`snnlib.audit.conventions`); the attacks stay in pixel space [0, 1].
     """
     check_images(x)
     if not isinstance(y, torch.Tensor) or y.dim() != 1 or len(y) != len(x):
@@ -149,7 +152,7 @@ def audit(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, budget: str 
     if eps is not None:
         over["eps"] = eps
     s = AuditSettings.for_budget(budget, **over)
-    m = prepare(model).to(device)
+    m = prepare(conventions.wrap(model, x, normalize, time_major)).to(device)
     k = check_outputs(m, x.to(device), n_classes)
     if int(y.max()) >= k or int(y.min()) < 0:
         raise SnnlibError(f"labels must lie in 0..{k - 1} (the model has {k} outputs), got {int(y.min())}..{int(y.max())}")

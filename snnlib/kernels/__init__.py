@@ -4,7 +4,10 @@
 :class:`~snnlib.kernels.neuron.FusedIFNode` (bit-identical spikes and gradients) and, with
 ``gemm_wgrad=True``, every ``Conv2d`` for :class:`~snnlib.kernels.conv.GemmGradConv2d` (training
 gradients on tiny maps by GEMMs: equal up to float rounding; forwards and attack gradients
-bit-identical). Modules keep their class hierarchy, state_dict and ``reset()``.
+bit-identical). With ``stem_once=True`` the stem convolution becomes
+:class:`~snnlib.kernels.stem.StemOnceConv2d`: it convolves the K distinct bit-planes of a phase-coded input
+once instead of all T time steps (the same outputs bit for bit; falls back to every step when the planes do
+not repeat or the input needs a gradient). Modules keep their class hierarchy, state_dict and ``reset()``.
 
 ``flush_denormals()`` treats denormal floats as zero on the CPU inside a block (the audit runs its attacks
 so): trained models whose dead BatchNorm scales decayed to denormals run about twice as fast.
@@ -21,12 +24,14 @@ from torch import nn
 
 from .conv import GEMM_MAX_INPUT_PIXELS, GemmGradConv2d, tap_pairs
 from .neuron import FusedIFNode, fusable
+from .stem import StemOnceConv2d, planes_repeat, stem_of
 
-__all__ = ["FusedIFNode", "GemmGradConv2d", "GEMM_MAX_INPUT_PIXELS", "accelerate", "decelerate", "flush_denormals",
-           "fusable", "tap_pairs"]
+__all__ = ["FusedIFNode", "GemmGradConv2d", "GEMM_MAX_INPUT_PIXELS", "StemOnceConv2d", "accelerate", "decelerate",
+           "flush_denormals", "fusable", "planes_repeat", "stem_of", "tap_pairs"]
 
 
-def accelerate(model: nn.Module, neurons: bool = True, gemm_wgrad: bool = False) -> nn.Module:
+def accelerate(model: nn.Module, neurons: bool = True, gemm_wgrad: bool = False, stem_once: bool = False,
+               period: int = 8) -> nn.Module:
     """Speed up ``model`` in place (same state_dict, same module tree); returns ``model``.
 
     Args:
@@ -35,7 +40,15 @@ def accelerate(model: nn.Module, neurons: bool = True, gemm_wgrad: bool = False)
         gemm_wgrad: swap SpikingJelly ``Conv2d`` layers for :class:`GemmGradConv2d`. Forwards and
             input-only gradients stay bit-identical (so attacks are unchanged); in training, weight
             gradients change by float rounding only. Helps training on CPU, nothing else.
+        stem_once: swap the stem convolution (``conv1`` of a SpikingJelly ResNet) for :class:`StemOnceConv2d`,
+            which convolves a phase-coded input's ``period`` distinct bit-planes once (T/K of the stem's work).
+            Forwards and input gradients stay bit-identical; in training its weight gradient changes by
+            float rounding only.
+        period: the phase code's K (bits per pixel), the cycle ``stem_once`` looks for.
     """
+    stem = stem_of(model) if stem_once else None
+    if stem is not None and type(stem) in (sj_layer.Conv2d, GemmGradConv2d):
+        stem.__class__, stem.period = StemOnceConv2d, int(period)
     for m in model.modules():
         if neurons and type(m) is sj_neuron.IFNode and fusable(m):
             m.__class__ = FusedIFNode
@@ -46,7 +59,7 @@ def accelerate(model: nn.Module, neurons: bool = True, gemm_wgrad: bool = False)
 
 def decelerate(model: nn.Module) -> nn.Module:
     """Undo :func:`accelerate` in place (back to SpikingJelly's classes)."""
-    back = {FusedIFNode: sj_neuron.IFNode, GemmGradConv2d: sj_layer.Conv2d}
+    back = {FusedIFNode: sj_neuron.IFNode, GemmGradConv2d: sj_layer.Conv2d, StemOnceConv2d: sj_layer.Conv2d}
     for m in model.modules():
         if type(m) in back:
             m.__class__ = back[type(m)]

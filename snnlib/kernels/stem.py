@@ -30,6 +30,27 @@ def planes_repeat(x: torch.Tensor, period: int) -> bool:
     return 0 < period < T and torch.equal(x[period:], x[: T - period])
 
 
+class _Cycle(torch.autograd.Function):
+    """``y [K, ...]`` -> ``[T, ...]`` with step t = ``y[t mod K]``; the backward adds the repeats' gradients."""
+
+    @staticmethod
+    def forward(ctx, y, T):
+        K = y.shape[0]
+        ctx.K = K
+        out = y.new_empty((T, *y.shape[1:]))
+        for lo in range(0, T, K):
+            out[lo:lo + K] = y[: min(K, T - lo)]
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        K, T = ctx.K, g.shape[0]
+        gy = g[:K].clone()
+        for lo in range(K, T, K):
+            gy[: min(K, T - lo)] += g[lo:lo + K]
+        return gy, None
+
+
 class StemOnceConv2d(sj_layer.Conv2d):
     """SpikingJelly multi-step ``Conv2d`` that convolves a cyclically repeated input's distinct steps only.
 
@@ -42,9 +63,7 @@ class StemOnceConv2d(sj_layer.Conv2d):
         period = getattr(self, "period", PERIOD)
         if (self.step_mode == "m" and x.dim() == 5 and not (x.requires_grad and torch.is_grad_enabled())
                 and planes_repeat(x, period)):
-            y = super().forward(x[:period])
-            idx = torch.arange(x.shape[0], device=x.device) % period
-            return y.index_select(0, idx)
+            return _Cycle.apply(super().forward(x[:period]), x.shape[0])
         return super().forward(x)
 
 

@@ -22,6 +22,7 @@ from ..errors import NotApplicable
 from . import keep_forward, missing, spike_fn_info
 
 try:
+    import norse  # noqa: F401  (the package first: its submodules may be cached where it is gone)
     _THRESHOLD = importlib.import_module("norse.torch.functional.threshold").threshold
     from norse.torch.module.snn import SNN, SNNCell, SNNRecurrent, SNNRecurrentCell
 except ImportError as e:

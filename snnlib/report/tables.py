@@ -31,6 +31,15 @@ def by_role(profile: str | None, role: str) -> dict[str, config.Config]:
     return {k: c for k, c in config.load_profile(profile).items() if c.role == role}
 
 
+def defended_reference(profile: str | None = None) -> config.Config | None:
+    """The defended model the claims compare against: a PGD-trained one (Madry et al. 2018) once it is trained,
+    else the first defended config (FGSM-RS), else None."""
+    cands = list(by_role(profile, "defended").values())
+    pgd = [c for c in cands if c.train.adversarial.method == "pgd"
+           and (results.run_dir(c, profile) / "train.json").exists()]
+    return (pgd or cands or [None])[0]
+
+
 def label(cfg: config.Config) -> str:
     return ARCH_LABEL[cfg.model.arch]
 
@@ -227,4 +236,19 @@ def shape_table(profile: str | None = None) -> pd.DataFrame:
         e_lo, e_hi = acc.index.min(), acc.index.max()
         rows.append({"model": name, "clean": 100 * clean, **{f"PGD @ {e * 255:.0f}/255": 100 * v for e, v in acc.items()},
                      "share of the drop at the smallest eps": (clean - acc[e_lo]) / max(clean - acc[e_hi], 1e-9)})
+    return pd.DataFrame(rows)
+
+
+def data_provenance(profile: str | None = None) -> pd.DataFrame:
+    """Per trained model of a profile (seed replicates too): which data its results were computed on, from its
+    training result (``data``: source, pixels, SHA-256; files from before that record say only the source, and
+    their pixels come from the config)."""
+    rows = []
+    for cfg in config.load_profile(profile).values():
+        for c in config.replicates(cfg):
+            f = results.run_dir(c, profile) / "train.json"
+            d = results.read_json(f).get("data", {}) if f.exists() else {}
+            rows.append({"model": c.name, "run": c.run_id, "pixels": d.get("pixels", c.data.pixels),
+                         "source": d.get("source", "not trained yet" if not f.exists() else ""),
+                         "sha256": (d.get("sha256") or "")[:16] or "not recorded"})
     return pd.DataFrame(rows)
