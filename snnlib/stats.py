@@ -4,17 +4,17 @@ same images, and seed-level comparisons of two trained models.
 - :func:`accuracy` gives an accuracy with its n and its exact (Clopper-Pearson) interval;
 - :func:`mcnemar` is the exact sign test on the discordant images of two attacks (or models) on the
   same images (McNemar's test, exact form), one- or two-sided;
-- :func:`holm` corrects a family of p-values (Holm 1979);
-- :func:`seed_comparison` compares two models trained with several seeds each: a permutation test over
-  the seeds, and an interval that resamples both the seeds and the test images.
+- :func:`holm` corrects a family of p-values (Holm 1979; statsmodels' ``multipletests``);
+- :func:`model_comparison` compares two trained models (seeds and test images, Student t with
+  Welch-Satterthwaite degrees of freedom), :func:`bootstrap_comparison` a statistic of two models (two-level
+  bootstrap), :func:`permutation_p` the seed means (scipy's exact ``permutation_test``).
 
-Every test is computed by :func:`scipy.stats.binomtest` or an exact enumeration; :data:`ALPHA` is the
-level at which the book's flags and verdicts fire.
+Every test is computed by scipy or statsmodels where they compute the same thing (``tests/test_stats.py``
+checks each against reference values); :data:`ALPHA` is the level at which the book's flags and verdicts fire.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
@@ -75,13 +75,14 @@ def exceeds(correct, rate: float, alternative: str = "greater") -> float:
 
 
 def holm(pvalues: dict) -> dict:
-    """Holm-Bonferroni adjusted p-values of a family ``{name: p}`` (step-down, monotone)."""
-    items = sorted(pvalues.items(), key=lambda kv: kv[1])
-    m, out, running = len(items), {}, 0.0
-    for i, (name, p) in enumerate(items):
-        running = max(running, min(1.0, (m - i) * p))
-        out[name] = running
-    return out
+    """Holm-Bonferroni adjusted p-values of a family ``{name: p}`` (step-down, monotone; statsmodels)."""
+    from statsmodels.stats.multitest import multipletests
+
+    if not pvalues:
+        return {}
+    names = list(pvalues)
+    adj = multipletests([float(pvalues[k]) for k in names], alpha=ALPHA, method="holm")[1]
+    return {k: float(v) for k, v in zip(names, adj)}
 
 
 def min_discordant(alpha: float = ALPHA) -> int:
@@ -91,61 +92,26 @@ def min_discordant(alpha: float = ALPHA) -> int:
 
 
 def permutation_p(a, b, alternative: str = "greater") -> float:
-    """Exact permutation test over seeds: is mean(a) > mean(b) (or ``"two-sided"``)? Enumerates every split."""
+    """Exact permutation test over seeds (every split enumerated): is mean(a) > mean(b) (or ``"two-sided"``)?"""
     a, b = np.asarray(a, float), np.asarray(b, float)
-    pooled, na = np.concatenate([a, b]), len(a)
-    obs = a.mean() - b.mean()
-    diffs = []
-    for idx in itertools.combinations(range(len(pooled)), na):
-        m = np.zeros(len(pooled), bool)
-        m[list(idx)] = True
-        diffs.append(pooled[m].mean() - pooled[~m].mean())
-    diffs = np.asarray(diffs)
-    if alternative == "two-sided":
-        return float(np.mean(np.abs(diffs) >= abs(obs) - 1e-12))
-    return float(np.mean(diffs >= obs - 1e-12))
+    res = _st.permutation_test((a, b), lambda x, y, axis: np.mean(x, axis=axis) - np.mean(y, axis=axis),
+                               permutation_type="independent", alternative=alternative, n_resamples=np.inf,
+                               vectorized=True)
+    return float(res.pvalue)
 
 
-def seed_comparison(per_image_a: list, per_image_b: list, alternative: str = "greater", n_boot: int = 4000,
-                    seed: int = 0, level: float = LEVEL) -> dict:
-    """Compare two models trained with several seeds each, on the same test images.
-
-    ``per_image_a`` and ``per_image_b`` are lists (one entry per seed) of per-image 0/1 outcomes on one
-    common set of images. Seeds are independent training runs, not pairs. Returns the difference of the
-    mean accuracies (a - b), an interval that resamples seeds within each model and the test images
-    jointly (two-level bootstrap), the exact permutation p-value over seeds, and the smallest
-    difference the comparison could detect (one-sided, at :data:`ALPHA`, 80 % power, normal
-    approximation from the observed seed-level spread plus image sampling).
-    """
-    A, B = (np.asarray([_bools(r) for r in x], float) for x in (per_image_a, per_image_b))
-    acc_a, acc_b = A.mean(1), B.mean(1)
-    rng = np.random.default_rng(seed)
-    n_img = A.shape[1]
-    boots = np.empty(n_boot)
-    for i in range(n_boot):
-        img = rng.integers(0, n_img, n_img)
-        sa, sb = rng.integers(0, len(A), len(A)), rng.integers(0, len(B), len(B))
-        boots[i] = A[sa][:, img].mean() - B[sb][:, img].mean()
-    lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
-    var = lambda acc, X: max(acc.var(ddof=1) if len(acc) > 1 else 0.0, float(X.mean() * (1 - X.mean()) / n_img))  # noqa: E731
-    se = math.sqrt(var(acc_a, A) / len(A) + var(acc_b, B) / len(B))
-    z = _st.norm.ppf(1 - ALPHA) + _st.norm.ppf(0.8)
-    return {"diff": float(acc_a.mean() - acc_b.mean()), "lo": float(lo), "hi": float(hi),
-            "p": permutation_p(acc_a, acc_b, alternative), "mde": float(z * se), "n_seeds": (len(A), len(B)),
-            "acc_a": acc_a.tolist(), "acc_b": acc_b.tolist(), "n_images": n_img,
-            "p_min": 1 / math.comb(len(A) + len(B), len(A))}
+def pooled_variance(values: list) -> float | None:
+    """Pooled within-group variance of per-seed values (one list per model, seeds as entries): the sum of squared
+    deviations over the summed degrees of freedom, over groups with at least two values; None without any."""
+    num = sum(float(np.var(v, ddof=1)) * (len(v) - 1) for v in values if len(v) > 1)
+    den = sum(len(v) - 1 for v in values if len(v) > 1)
+    return num / den if den else None
 
 
 def seed_variance(groups: list) -> float | None:
     """Pooled between-seed variance of accuracy over groups (each a list of per-seed per-image outcomes) with
     at least two seeds; None if no group has two. Its degrees of freedom: :func:`seed_df`."""
-    num = den = 0.0
-    for g in groups:
-        acc = np.asarray([_bools(r).mean() for r in g])
-        if len(acc) > 1:
-            num += acc.var(ddof=1) * (len(acc) - 1)
-            den += len(acc) - 1
-    return num / den if den else None
+    return pooled_variance([[float(_bools(r).mean()) for r in g] for g in groups])
 
 
 def seed_df(groups: list) -> int:
@@ -258,50 +224,3 @@ def bootstrap_comparison(a: list, b: list, metric, n_boot: int = 2000, seed: int
                 "notes": notes, "df": df}
     return {"diff": diff, "lo": float(lo), "hi": float(hi), "n_seeds": (len(a), len(b)), "n_images": n_img,
             "notes": notes}
-
-
-# ------------------------------------------------------------ kept from the first version of the book
-
-
-def binomial_se(p: float, n: int) -> float:
-    return math.sqrt(max(p * (1 - p), 0) / max(n, 1))
-
-
-def paired_delta(a, b) -> tuple[float, float]:
-    """Mean of a - b over paired 0/1 outcomes, and its standard error."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    d = a - b
-    return float(d.mean()), float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else float("nan")
-
-
-def direction(delta: float, se: float, expected: int, z: float = 2.0) -> str:
-    """Compare a measured difference with the paper's sign: agrees/contradicts, and whether it exceeds z·SE."""
-    if not np.isfinite(se) or se == 0:
-        return "agrees" if np.sign(delta) == expected else "does not agree"
-    significant = abs(delta) > z * se
-    if np.sign(delta) == expected:
-        return "agrees (beyond 2 SE)" if significant else "same sign, within noise"
-    return "contradicts (beyond 2 SE)" if significant else "opposite sign, within noise"
-
-
-def bootstrap_keep(clean, pgd, other=None, n_boot: int = 2000, seed: int = 0):
-    """PGD/clean accuracy ratio with a 95 % bootstrap interval over test images.
-
-    With ``other=(clean2, pgd2)`` on the same images, the interval is for the difference of the two
-    ratios (paired resampling).
-    """
-    rng = np.random.default_rng(seed)
-    c, p = np.asarray(clean, float), np.asarray(pgd, float)
-    idx = rng.integers(0, len(c), (n_boot, len(c)))
-
-    def ratio(cc, pp, i):
-        return pp[i].mean(1) / np.maximum(cc[i].mean(1), 1e-12)
-
-    boots = ratio(c, p, idx)
-    point = p.mean() / max(c.mean(), 1e-12)
-    if other is not None:
-        c2, p2 = (np.asarray(a, float) for a in other)
-        boots = boots - ratio(c2, p2, idx)
-        point -= p2.mean() / max(c2.mean(), 1e-12)
-    lo, hi = np.percentile(boots, [2.5, 97.5])
-    return float(point), float(lo), float(hi)

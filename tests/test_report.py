@@ -51,15 +51,6 @@ def test_book_pipeline(tiny_project, tmp_path):
     assert {"fig1_attacks.pdf", "fig2_eps_sweep.png", "table3_deltas.csv", "table1.tex"} <= names
 
 
-def test_direction_and_bootstrap():
-    assert stats.direction(3.0, 1.0, +1) == "agrees (beyond 2 SE)"
-    assert stats.direction(-0.5, 1.0, +1) == "opposite sign, within noise"
-    assert stats.direction(-3.0, 1.0, +1) == "contradicts (beyond 2 SE)"
-    k, lo, hi = stats.bootstrap_keep([1, 1, 1, 1, 0, 1, 1, 1], [1, 0, 1, 0, 0, 1, 0, 1])
-    assert lo <= k <= hi and k == pytest.approx(4 / 7)
-    assert stats.paired_delta([1, 1, 0, 0], [0, 1, 0, 1])[0] == 0.0
-
-
 def test_md_table_is_a_numbered_myst_table():
     import pandas as pd
 

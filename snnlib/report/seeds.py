@@ -34,12 +34,6 @@ def shape_outcomes(cfg: config.Config) -> list[dict]:
             for a, b in zip(seed_outcomes(cfg, eps=e8), seed_outcomes(cfg, eps=e2))]
 
 
-def _pooled(values: list[list[float]]) -> float | None:
-    num = sum(np.var(v, ddof=1) * (len(v) - 1) for v in values if len(v) > 1)
-    den = sum(len(v) - 1 for v in values if len(v) > 1)
-    return float(num / den) if den else None
-
-
 def own_df(profile: str) -> int:
     """Degrees of freedom of :func:`own`: seeds minus one, summed over the profile's multi-seed models."""
     return sum(len(c.replicates) for c in configs(profile).values() if c.replicates)
@@ -49,7 +43,7 @@ def own(profile: str, key: str, threat: str = "standard") -> float | None:
     """Pooled between-seed variance of one accuracy (``key``) or of ``"shape"`` over the profile's multi-seed models."""
     multi = [c for c in configs(profile).values() if c.replicates]
     if key == "shape":
-        return _pooled([[shape(ps) for ps in shape_outcomes(c)] for c in multi])
+        return stats.pooled_variance([[shape(ps) for ps in shape_outcomes(c)] for c in multi])
     return stats.seed_variance([[ps[key] for ps in seed_outcomes(c, threat)] for c in multi])
 
 
