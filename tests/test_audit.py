@@ -198,12 +198,44 @@ def test_summary_attribution_and_verdict():
     rows = {a["group"]: a for a in r["attribution"]}
     assert rows["steps"]["paper_plus_group"]["k"] == 5 and not rows["estimator"]["needed"]
     text = audit.verdict(r, "toy", "quick profile")
-    assert "weak attack" in text and "n=30" in text and "p =" in text and "quick profile" in text
-    # obfuscation: only the estimator breaks the extra images
+    assert "weak attack" in text and "n=30" in text and "breaks 15 of 30 images" in text and "quick profile" in text
+    # only an estimator breaks the extra images, and no masking flag can say why: mixed
     r = audit.derive(_result(n, {"clean": one, "FGSM": one, "PGD-7 (paper)": pgd7, "PGD-200": pgd7,
                                  "PGD-10 [atan-8]": strong}, {"FGSM": "one-step", "PGD-7 (paper)": "paper",
                                                               "PGD-200": "steps", "PGD-10 [atan-8]": "estimator"}))
-    assert r["final"]["cause"] == "gradient obfuscation" and r["final"]["strongest_group"] == "estimator"
+    assert r["final"]["cause"] == "mixed: cannot separate" and r["final"]["strongest_group"] == "estimator"
+    # ... with the training surrogate's run as the estimators' base, the estimator flag fires: obfuscation
+    r = audit.derive(_result(n, {"clean": one, "FGSM": one, "PGD-7 (paper)": pgd7, "PGD-200": pgd7,
+                                 "PGD-10 [atan-2]": pgd7, "PGD-10 [atan-8]": strong},
+                             {"FGSM": "one-step", "PGD-7 (paper)": "paper", "PGD-200": "steps",
+                              "PGD-10 [atan-2]": "estimator", "PGD-10 [atan-8]": "estimator"}))
+    assert r["final"]["cause"] == "gradient obfuscation" and "other_estimator_helps" in r["final"]["flags_fired"]
+
+
+def test_cause_labels_from_nested_counts_and_flags():
+    from snnlib.audit.verdict import cause
+
+    assert cause(0, 0, 0, []) == "none"
+    assert cause(5, 0, 0, []) == "weak attack"
+    assert cause(5, 0, 0, ["more_steps_keep_helping"]) == "mixed: cannot separate"  # weak attack only without flags
+    assert cause(5, 3, 0, []) == "stronger loss"  # DLR closes the gap: not obfuscation
+    assert cause(5, 3, 0, ["random_noise_finds"]) == "mixed: cannot separate"
+    assert cause(5, 3, 2, ["other_estimator_helps"]) == "gradient obfuscation"
+    assert cause(5, 3, 2, []) == "mixed: cannot separate"
+
+
+def test_black_box_flag_leaves_autoattack_out_and_zero_gradients_read_spikes():
+    n = 20
+    one, half = [1] * n, [0] * 10 + [1] * 10
+    r = _result(n, {"clean": one, "PGD-7 (paper)": one, "AutoAttack (standard)": [0] * 12 + [1] * 8,
+                    "Square-5000": half},
+                {"PGD-7 (paper)": "paper", "AutoAttack (standard)": "adaptive", "Square-5000": "black-box"},
+                zero_gradients=[{"space": "pixel", "n": n, "all_zero": 0, "zero_frac": 0.0, "which": []},
+                                {"space": "spike", "n": n, "all_zero": 6, "zero_frac": 0.3, "which": list(range(6))}])
+    flags = {x["flag"]: x for x in audit.red_flags(r)}
+    assert flags["black_box_beats_white_box"]["fired"]  # Square vs PGD-7; AutoAttack (which runs Square) is left out
+    assert "PGD-7 (paper)" in flags["black_box_beats_white_box"]["evidence"]
+    assert flags["zero_gradients"]["fired"] and flags["zero_gradients"]["evidence"].startswith("spike space")
 
 
 def test_sweep_entry_at_large_eps_never_enters_the_worst_case():

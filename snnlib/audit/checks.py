@@ -253,6 +253,7 @@ def check_autoattack(suite: Suite):
         suite.record("AutoAttack (standard)", "adaptive",
                      suite.full(_torchattack(suite, "autoattack", steps=s.autoattack_steps, n_queries=s.autoattack_queries)),
                      note=f"APGD-CE, APGD-T, FAB-T ({s.autoattack_steps} steps), Square ({s.autoattack_queries} queries)")
+        suite.attacks[-1].update(contains_black_box=True, stronger_loss=True)  # Square inside; DLR and targeted losses
 
 
 def check_encoder_bpda(suite: Suite):
