@@ -124,7 +124,8 @@ def claim_spiking_lacks(m: _Models) -> dict | None:
     return {"paper": "PGD/clean SEW vs Spiking: " + ", ".join(f"{d}: {a:.2f} vs {b:.2f}" for d, (a, b) in keep.items()),
             "ours": f"depth 18, SEW minus Spiking PGD-7 accuracy {_cmp_text(c)} (context only)",
             "verdict": UNTESTABLE,
-            "rule": "the claim concerns depths 34 and 50; at depth 18 the paper's own rows contradict it, and this "
+            "rule": "the claim concerns depths 34 and 50; at depth 18 the paper's own rows contradict it in the PGD/clean "
+                    "ratio (not in absolute PGD: 13.47 vs 11.15), and this "
                     "profile has only depth-18 models"}
 
 

@@ -1,7 +1,8 @@
 """Seed-aware comparisons of two trained models (and Table 3's deltas, built from them), and the between-seed variance
-they use. Between-seed variance for comparisons of two trained models: the profile's own (models with seed replicates), or,
-for a profile that trains one seed per model (medium), a variance borrowed from another profile and committed
-as ``results/<profile>/seed-variance.json`` (``python -m snnlib seed-variance --from quick``).
+they use: the profile's own, pooled over its models with seed replicates (quick: three seeds per SEW pool; medium:
+two), or, for a profile without any, a variance borrowed from another profile and committed as
+``results/<profile>/seed-variance.json`` (``python -m snnlib seed-variance --from quick``). The medium profile has
+its own seeds now; its committed borrowed variance serves only the sensitivity check of the trade-off chapter.
 
 A borrowed variance is a stated proxy, not a measurement at the borrowing profile's scale: the quick models are
 trained on fewer images for fewer epochs, so their seed-to-seed spread is, if anything, larger; intervals that use
