@@ -88,9 +88,13 @@ def options(cluster_config=None, sbatch_args=(), **flags) -> Cluster:
     raw = {}
     if cluster_config:
         try:
-            raw = yaml.safe_load(Path(cluster_config).read_text()) or {}
+            text = Path(cluster_config).read_text()
+            raw = yaml.safe_load(text) or {}
         except (OSError, yaml.YAMLError) as e:
             raise SnnlibError(f"cannot read --cluster-config {cluster_config}: {e}".replace("\n", " ")) from None
+        colon = re.search(r"^time\s*:\s*(\d[\d:-]*:[\d:-]*)\s*(#.*)?$", text, re.MULTILINE)
+        if colon and isinstance(raw, dict):  # YAML reads an unquoted 8:00:00 as 28800 (base 60): keep the text
+            raw["time"] = colon[1]
         if not isinstance(raw, dict) or set(raw) - fields:
             bad = sorted(set(raw) - fields) if isinstance(raw, dict) else raw
             raise SnnlibError(f"--cluster-config {cluster_config}: unknown key(s) {bad}; expected some of: "

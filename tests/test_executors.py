@@ -1,6 +1,7 @@
 """reproduce --executor local|slurm|debug: submitit jobs give what the in-process run gives; bad input, one line."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -88,7 +89,7 @@ def test_a_failing_job_names_its_config_and_log(tiny_project, tmp_path, kind):
     with pytest.raises(SnnlibError, match=r"config 'bad' \(job .*\) failed: .*; log: .*_log\.err") as e:
         executors.run(["bad"], ("train",), kind, log=lambda m: None)
     log_file = str(e.value).rsplit("log: ", 1)[1]
-    assert "\n" not in str(e.value) and open(log_file).read()
+    assert "\n" not in str(e.value) and Path(log_file).read_text()
 
 
 def test_a_killed_job_resumes_with_the_same_metrics(tiny_project, tmp_path):
@@ -126,6 +127,8 @@ def test_cluster_config_file_and_flags(tmp_path, monkeypatch):
     ex = executors.executor("slurm", tmp_path / "jobs", o)
     p = ex.parameters
     assert (p["partition"], p["time"], p["gpus_per_node"], p["additional_parameters"]["qos"]) == ("debug", 120, 1, "high")
+    f.write_text("time: 8:00:00  # unquoted: YAML alone would read 28800\n")
+    assert executors.options(f).time_min == 480
     f.write_text("partitions: gpu\n")
     with pytest.raises(SnnlibError, match=r"unknown key\(s\) \['partitions'\]"):
         executors.options(f)
