@@ -1,4 +1,4 @@
-"""Command line: ``python -m snnlib train | evaluate | audit | publish | reproduce | figures | bench | gpu-check``.
+"""Command line: ``python -m snnlib train | evaluate | audit | publish | reproduce | figures | bench | gpu-check | seed-variance``.
 
 Every command ends by printing one line of JSON with its final metrics and the
 path of its result file. Bad input gets one line of explanation, no stack trace.
@@ -43,9 +43,19 @@ def _common(p):
     p.add_argument("-q", "--quiet", action="store_true", help="no per-epoch log lines")
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("snnlib")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m snnlib", description=__doc__.splitlines()[0],
+    ap = argparse.ArgumentParser(prog="python -m snnlib", description=__doc__.splitlines()[0].replace("``", ""),
                                  epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--version", action="version", version=f"snnlib {_version()}")
     sub = ap.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a config (skipped if its finished result exists)",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -104,7 +114,7 @@ def parser() -> argparse.ArgumentParser:
     gc.add_argument("--dry-run", action="store_true", help="the same steps on the CPU at tiny sizes")
     gc.add_argument("--device", default="cuda", help="cuda[:N] (default cuda)")
     gc.add_argument("--out", metavar="DIR", help="folder for the result files (default results/gpu/)")
-    gc.add_argument("--budget", type=float, default=540, help="seconds the training parts may take in all")
+    gc.add_argument("--seconds", type=float, default=540, help="seconds the training parts may take in all")
     f = sub.add_parser("figures", help="export every figure (PDF, PNG) and table (CSV, LaTeX) to figures/")
     f.add_argument("--out", metavar="DIR", help="folder to write to (default figures/)")
     sv = sub.add_parser("seed-variance", help="borrow another profile's between-seed variance for this profile's "
@@ -225,7 +235,7 @@ def cmd_audit(args) -> dict:
 def cmd_gpu_check(args) -> dict:
     from .bench import gpu
 
-    return gpu.run(device=args.device, dry_run=args.dry_run, out=args.out, budget_s=args.budget)
+    return gpu.run(device=args.device, dry_run=args.dry_run, out=args.out, budget_s=args.seconds)
 
 
 def cmd_figures(args) -> dict:
@@ -285,6 +295,16 @@ COMMANDS = {"seed-variance": cmd_seed_variance, "reproduce": cmd_reproduce, "tra
             "publish": cmd_publish, "audit": cmd_audit, "gpu-check": cmd_gpu_check}
 
 
+def final_line(out: dict) -> dict:
+    """Every command's last line of JSON has the same fields first: command, status, result files, key figures
+    (``metrics``); whatever else the command returns follows them."""
+    files = out.get("result_files", out.get("result_file", out.get("files")))
+    head = {"command": out.get("command"), "status": out.get("status", "ok"),
+            "result_files": files if isinstance(files, (list, dict)) or files is None else [files],
+            "metrics": out.get("metrics", out.get("final", {}))}
+    return {**head, **{k: v for k, v in out.items() if k not in head}}
+
+
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     if not getattr(args, "quiet", False):
@@ -297,5 +317,5 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted; finished epochs are saved in the run's latest checkpoint (use --resume)", file=sys.stderr)
         return 130
-    print(json.dumps(out, default=str))
+    print(json.dumps(final_line(out), default=str))
     return 0

@@ -343,8 +343,9 @@ def load_config(path, overrides=()) -> Config:
     """Load a YAML config file, apply ``--set`` overrides, validate strictly."""
     path = Path(path)
     if not path.is_file():
-        cands = sorted(p.stem for p in (project_root() / "configs").rglob("*.yaml"))
-        raise SnnlibError(f"config file {path} not found; configs in this project: {', '.join(cands)}")
+        here = sorted(p.stem for p in (project_root() / "configs" / profile()).glob("*.yaml"))
+        raise SnnlibError(f"config file {path} not found; configs of the profile {profile()!r} (SNNLIB_PROFILE): "
+                          f"{', '.join(here) or 'none'}")
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
