@@ -43,6 +43,10 @@ NEURONS = ("if", "relu")
 #: detach_reset used by the authors' code: True for SEW, False for Spiking-ResNet.
 AUTHORS_DETACH_RESET = {"sew": True, "spiking": False}
 
+#: display names of the architectures (the paper's spelling)
+ARCH_LABEL = {"sew_resnet18": "SEW-ResNet18", "sew_resnet34": "SEW-ResNet34", "sew_resnet50": "SEW-ResNet50",
+              "spiking_resnet18": "Spiking-ResNet18", "spiking_resnet34": "Spiking-ResNet34",
+              "spiking_resnet50": "Spiking-ResNet50"}
 
 def if_neuron_kwargs(detach_reset: bool, alpha: float = 2.0) -> dict:
     """IF neuron of the paper: V_th = 1, hard reset to 0, ATan surrogate (Eq. 4)."""

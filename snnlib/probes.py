@@ -201,12 +201,12 @@ def vulnerability_ratio(model, x, y, eps: float = 8 / 255, n_random: int = 64, a
     rho_rand = sq.mean(0)
     best = sq.max(0).values
     g = input_gradients(model, x, y, target="logit")
-    cand = None
+    cand = cand_v = None
     for sgn in (1, -1):
         xc = torch.clamp(x + sgn * eps * g.sign(), 0, 1)
         v = (_fy(model, xc, y) - f0).double() ** 2
         cand = xc if cand is None else torch.where((v > cand_v).view(-1, *[1] * (x.dim() - 1)), xc, cand)
-        cand_v = v if sgn == 1 else torch.maximum(v, cand_v)
+        cand_v = v if cand_v is None else torch.maximum(v, cand_v)
     best = torch.maximum(best, cand_v)
     z = cand
     for _ in range(ascent_steps):

@@ -42,7 +42,7 @@ def _evaluate(cfg: Config) -> list[str]:
 
 
 def _probes(cfg: Config) -> list[str]:
-    from .report.figures import authors_probe_result, probe_result, weight_sparsity_result
+    from .probe_runs import authors_probe_result, probe_result, weight_sparsity_result
 
     if cfg.role != "paper" or not cfg.model.arch.startswith("sew"):
         return []

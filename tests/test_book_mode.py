@@ -71,6 +71,6 @@ def test_report_row_of_an_unfinished_audit_says_how_far_it_got(cifar_dir, monkey
     results.write_json(results.run_dir(todo) / f"audit-{key[:10]}.partial.json", {"done": ["clean"]})
     monkeypatch.setattr(audit, "audited_configs", lambda p=None: {"todo": todo})
     with results.only_cached():
-        rows = import_module("snnlib.report.claims").audit_claims("medium")  # the package's claims() shadows it
+        rows = import_module("snnlib.report.verdicts").audit_claims("medium")
     assert [r["verdict"] for r in rows] == ["not yet computed"]
     assert rows[0]["ours"].startswith(f"audit not finished: 1 of {len(audit.CHECKS)} checks done")

@@ -76,7 +76,7 @@ def test_paper_tables_and_their_printed_deltas():
 def test_every_branch_of_the_claims_rules():
     import importlib
 
-    c = importlib.import_module("snnlib.report.claims")
+    c = importlib.import_module("snnlib.report.verdicts")
 
     assert [c.rule_comparison(v) for v in ("agrees", "contradicts", "cannot tell")] == [c.REPRO, c.NOT, c.CANNOT]
     assert [c.rule_interval(*iv) for iv in ((0.1, 0.3), (-0.3, -0.1), (-0.1, 0.2))] == [c.REPRO, c.NOT, c.CANNOT]

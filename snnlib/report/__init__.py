@@ -1,13 +1,13 @@
-"""The book's tables, figures, claims and exports, assembled from cached experiments.
+"""The book's tables, figures, verdicts and exports, assembled from cached experiments.
 
 - :mod:`.tables`: evaluations and the paper's Tables 1-3 next to ours, Table 3's deltas, the eps
   sweep, parameter counts;
 - :mod:`.figures`: Fig. 1 (adversarial examples), Fig. 2, Figs. 3/5 (gradient sparsity probes);
-- :mod:`.claims`: each empirical claim with our measurement and a verdict by a stated rule;
+- :mod:`.verdicts`: each empirical claim with our measurement and a verdict by a stated rule;
 - :mod:`.export`: every figure and table to files (``python -m snnlib figures``).
 """
 
-from .claims import CLAIMS, block_finding, block_zeros, claims, claims_all
+from .verdicts import CLAIMS, block_finding, block_zeros, claims, claims_all
 from .export import FIGURES, TABLES, export_all
 from .figures import (authors_probe, closest_candidates, example_attacks, fig_attacks, fig_sparsity, fig_sparsity_layers, fig_sweep,
                       probe_candidates, sparsity, weight_sparsity)

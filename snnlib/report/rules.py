@@ -5,7 +5,7 @@ report shows the verdict under every version, with when it changed and why, so a
 was bent to fit its data. A rule that cannot fail (it holds by construction) is labelled as a description,
 never as a verdict.
 
-Each rule decides from an *evidence* dict that its claim computes (:mod:`snnlib.report.claims`).
+Each rule decides from an *evidence* dict that its claim computes (:mod:`snnlib.report.verdicts`).
 """
 
 from __future__ import annotations

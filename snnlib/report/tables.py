@@ -13,11 +13,8 @@ import torch
 
 from .. import attacks, config, experiments, paper, places, results, stats, train
 from ..errors import SnnlibError
-from ..models import ARCHS, build_model, count_parameters
+from ..models import ARCH_LABEL, ARCHS, build_model, count_parameters
 
-ARCH_LABEL = {"sew_resnet18": "SEW-ResNet18", "sew_resnet34": "SEW-ResNet34", "sew_resnet50": "SEW-ResNet50",
-              "spiking_resnet18": "Spiking-ResNet18", "spiking_resnet34": "Spiking-ResNet34",
-              "spiking_resnet50": "Spiking-ResNet50"}
 THREAT_LABEL = {name: t.label for name, t in attacks.THREATS.items()}  # the one registry
 THREATS = tuple(THREAT_LABEL)
 
