@@ -323,3 +323,16 @@ def weight_sparsity(df: pd.DataFrame):
     ax.set(xlabel="convolution (input → output)", ylabel="fraction of exact zeros")
     sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1), fontsize=7)
     return fig
+
+
+def training_run(history: pd.DataFrame, title: str = ""):
+    """Clean and robust validation accuracy per epoch of an adversarial training run (``history``: epoch,
+    val_acc, robust_val_acc), with the kept epoch marked (early stopping on robust accuracy, Rice et al. 2020)."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    ax.plot(history.epoch, 100 * history.val_acc, marker="o", label="clean (validation)")
+    ax.plot(history.epoch, 100 * history.robust_val_acc, marker="s", label="PGD-10 (validation subset)")
+    best = history.loc[history.robust_val_acc.idxmax()]
+    ax.axvline(best.epoch, color="0.5", ls="--", lw=1, label=f"kept: epoch {int(best.epoch)}")
+    ax.set(xlabel="epoch", ylabel="accuracy (%)", title=title)
+    ax.legend(fontsize=8)
+    return fig

@@ -249,3 +249,14 @@ def data_provenance(profile: str | None = None) -> pd.DataFrame:
                          "source": d.get("source", "not trained yet" if not f.exists() else ""),
                          "sha256": (d.get("sha256") or "")[:16] or "not recorded"})
     return pd.DataFrame(rows)
+
+
+def adversarial_runs(profile: str | None = None) -> dict:
+    """The training histories (DataFrames) of a profile's defended models that monitored robust validation
+    accuracy (PGD adversarial training), by config name; only those whose training result exists."""
+    out = {}
+    for name, cfg in by_role(profile, "defended").items():
+        f = results.run_dir(cfg, profile) / "train.json"
+        if cfg.train.robust_val and f.exists():
+            out[name] = pd.DataFrame(results.read_json(f)["history"])
+    return out
