@@ -28,9 +28,12 @@ AUDIT_EPILOG = """examples:
   python -m snnlib audit --model sew18_max
   python -m snnlib audit --model my_snn.py:build --checkpoint weights.pt --data cifar10 --n 200
   python -m snnlib audit --model mypkg.models:tiny_lif --data npz:../shared/data/cifar10-npz --budget standard
+  python -m snnlib audit --model my_snn.py:build --data cifar10 --norm l2 --eps 0.5
+  python -m snnlib audit --verify audit-out --model my_snn.py:build --checkpoint weights.pt
 
 The callable takes no arguments and returns an nn.Module mapping images [B,C,H,W] in [0,1] to logits [B,K].
-Writes report.json and report.md (a report card with one figure) into --out."""
+Writes report.json, report.md (a report card with one figure), model_info.json (RobustBench's fields) and
+examples.pt (the worst case's adversarial examples, checked by --verify) into --out."""
 
 
 def _common(p):
@@ -91,7 +94,12 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--checkpoint", metavar="FILE", help="a state_dict file, loaded with weights_only=True")
     a.add_argument("--data", metavar="DATASET", help="cifar10, cifar100, imagefolder:PATH (default: the config's)")
     a.add_argument("--n", type=int, default=100, help="seeded, stratified test images (default 100)")
-    a.add_argument("--eps", type=float, default=None, help="l_inf budget in pixel units (default 8/255)")
+    a.add_argument("--eps", type=float, default=None,
+                   help="budget in pixel units: l_inf (default 8/255) or, with --norm l2, the l2 radius (default 0.5)")
+    a.add_argument("--norm", choices=["linf", "l2"], default="linf",
+                   help="threat model: linf (the full suite) or l2 (torchattacks' APGD-CE/DLR, PGD-L2, Square)")
+    a.add_argument("--verify", metavar="DIR",
+                   help="check an audit's DIR/examples.pt against --model: in the eps-ball and [0,1], misclassified")
     a.add_argument("--budget", choices=["quick", "standard", "full"], default="quick",
                    help="quick: minutes on a CPU; standard: the book's suite; full: + AutoAttack and full black-box")
     a.add_argument("--out", metavar="DIR", default="audit-out", help="where report.json, report.md go (audit-out/)")
@@ -214,21 +222,42 @@ def cmd_audit(args) -> dict:
         raise SnnlibError("--normalize and --time-major are for --model file.py:callable; a project config's model "
                           "already takes images in [0,1] and returns logits")
     device = args.device or config.device()
+    if args.verify:
+        return _verify_audit(args, device)
     model, label, cfg = load_model(args.model, args.checkpoint, device)
     x, y, k = load_images(args.data, args.n, args.seed, cfg)
     rep = audit(model, x, y, budget=args.budget, eps=args.eps, seed=args.seed, device=device, n_classes=k,
                 label=label, progress=False if args.quiet else None, normalize=args.normalize,
-                time_major=args.time_major)
+                time_major=args.time_major, norm=args.norm,
+                dataset=args.data or (cfg.data.dataset if cfg is not None else None))
     files = rep.save(args.out)
     c = rep.card
     out = {"command": "audit", "model": label, "metrics": {k: c[k] for k in ("clean_acc", "pgd7_acc", "worst_case_acc",
                                                                             "worst_case_interval", "cause")},
-           "result_file": files["json"], "card": files["markdown"]}
+           "result_file": files["json"], "card": files["markdown"], "examples": files.get("examples"),
+           "model_info": files.get("model_info")}
     failed = failures(c, rules)
     if failed:
         print(json.dumps({**out, "failed": failed}, default=str))
         print(f"audit failed (--fail-on): {'; '.join(failed)}", file=sys.stderr)
         raise SystemExit(1)
+    return out
+
+
+def _verify_audit(args, device) -> dict:
+    """``--verify DIR``: the stored examples against the model; exit status 1 where one is classified correctly."""
+    from .audit import verify
+    from .audit.loading import load_model
+
+    model = load_model(args.model, args.checkpoint, device)[0]
+    v = verify.verify(args.verify, model, normalize=args.normalize, time_major=args.time_major, device=device)
+    out = {"command": "audit --verify", "folder": args.verify, **v}
+    if not v["verified"]:
+        print(json.dumps(out, default=str))
+        print(f"verify failed: {v['not_confirmed']} of {v['examples']} stored examples are classified correctly "
+              f"(positions {v['not_confirmed_index'][:10]})", file=sys.stderr)
+        raise SystemExit(1)
+    print(verify.line(v), file=sys.stderr)
     return out
 
 

@@ -13,12 +13,18 @@ the per-sample worst case. Modules:
 - :mod:`.flags`: the red flags, one function each, each decided by an exact test;
 - :mod:`.verdict`: the summary, the attribution to attack groups, the verdict sentence;
 - :mod:`.run`: the suite on a model, on a config (cached), on a profile;
-- :mod:`.tables`: the book's tables.
+- :mod:`.tables`: the book's tables;
+- :mod:`.api`: ``audit()`` on any model and its report card; :mod:`.verify`: the worst case's adversarial examples
+  and ``--verify``; :mod:`.attack_check`: does the attack work on this model; :mod:`.l2`: the l2 suite.
 """
 
 from ..attacks.estimators import (ESTIMATOR_LABELS, ESTIMATORS, SURROGATES, encoder_grad, estimator, rate_gradient,
                                   swap_surrogate)
-from .api import AuditReport, ResetEveryCall, audit, prepare
+from .api import AuditReport, ResetEveryCall, audit, model_info, prepare
+from .attack_check import binarization_test
+from .attack_check import indicators as attack_failure_indicators
+from .l2 import run_l2
+from .verify import verify as verify_examples
 from .checks import (CHECKS, GROUPS, input_grads, is_deterministic, output_range, random_noise, randomness, worst_case,
                      zero_gradient_stats)
 from .flags import FLAG_TEXT, FLAGS, attack_acc, estimator_tests, red_flags
@@ -30,7 +36,8 @@ from .tables import (alignment_table, attack_frame, attack_table, attribution_ta
                      flags_table, ladder_frame, leak_table, settings_table, strength_frame, summary_table, sweep_frame,
                      switch_table, trace_frame, zero_grad_table)
 
-__all__ = ["audit", "AuditReport", "ResetEveryCall", "prepare", "BUDGETS", "AuditSettings", "CHECKS", "FLAGS", "FLAG_TEXT", "ESTIMATORS", "ESTIMATOR_LABELS", "SURROGATES",
+__all__ = ["audit", "AuditReport", "ResetEveryCall", "prepare", "model_info", "binarization_test",
+           "attack_failure_indicators", "run_l2", "verify_examples", "BUDGETS", "AuditSettings", "CHECKS", "FLAGS", "FLAG_TEXT", "ESTIMATORS", "ESTIMATOR_LABELS", "SURROGATES",
            "PAPER_AUDITED", "run_suite", "run_config", "run_profile", "available", "partial_progress", "progress_note", "audited_configs", "twin_config",
            "snn_transfer_source", "ann_twin_config", "audit_key", "derive", "red_flags", "verdict", "attack_acc",
            "estimator", "swap_surrogate", "rate_gradient", "encoder_grad", "worst_case", "zero_gradient_stats",

@@ -126,10 +126,10 @@ def check_clean(suite: Suite):
 def check_paper(suite: Suite):
     """3 + the paper's setting: FGSM and PGD-7 exactly as the paper (alpha 0.01, last iterate)."""
     std, eps, s = suite.std, suite.eps, suite.s
-    suite.record("FGSM", "one-step", suite.full(suite.batched(lambda xb, yb: std.predict(FGSM(std, eps)(xb, yb)) == yb)))
-    pgd7 = lambda xb, yb, g: std.predict(PGD(std, eps, s.alpha, 7, generator=g)(xb, yb)) == yb  # noqa: E731
-    suite.record("PGD-7 (paper)", "paper", suite.full(suite.batched(pgd7, seed=suite.key(1))),
-                 note="alpha 0.01, last iterate")
+    v, xa = suite.adversarial(lambda xb, yb: FGSM(std, eps)(xb, yb))
+    suite.record("FGSM", "one-step", v, x_adv=xa)
+    v, xa = suite.adversarial(lambda xb, yb, g: PGD(std, eps, s.alpha, 7, generator=g)(xb, yb), seed=suite.key(1))
+    suite.record("PGD-7 (paper)", "paper", v, note="alpha 0.01, last iterate", x_adv=xa)
 
 
 def check_ladder(suite: Suite):
@@ -206,9 +206,10 @@ def check_estimators(suite: Suite):
 
 
 def _torchattack(suite, name, **kw):
+    """Per-sample robustness over all N and the adversarial inputs (:meth:`Suite.adversarial`)."""
     std, s = suite.std, suite.s
-    return suite.batched(lambda xb, yb: std.predict(run_torchattack(name, std, xb, yb, suite.eps, suite.n_classes,
-                                                                    s.seed, **kw)) == yb)
+    return suite.adversarial(lambda xb, yb: run_torchattack(name, std, xb, yb, suite.eps, suite.n_classes, s.seed,
+                                                            **kw))
 
 
 def _robust_of(suite, make):
@@ -224,8 +225,8 @@ def check_adaptive(suite: Suite):
         if name == "apgd-dlr" and suite.n_classes < 3:
             suite.skip("APGD-DLR", "adaptive", "the DLR loss needs at least 3 classes")
             continue
-        suite.record(name.upper(), "adaptive", suite.full(_torchattack(suite, name, steps=s.apgd_steps)),
-                     note=f"{s.apgd_steps} steps (torchattacks)")
+        v, xa = _torchattack(suite, name, steps=s.apgd_steps)
+        suite.record(name.upper(), "adaptive", v, note=f"{s.apgd_steps} steps (torchattacks)", x_adv=xa)
     suite.record(f"SA-PGD-{s.sapgd_steps}", "adaptive",
                  _robust_of(suite, lambda g: SAPGD(std, suite.eps, s.sapgd_steps, generator=g)),
                  note="step-size adaptive PGD, training surrogate")
@@ -250,9 +251,9 @@ def check_autoattack(suite: Suite):
     """AutoAttack's standard version (Croce & Hein 2020), if the budget says so."""
     s = suite.s
     if s.autoattack:
-        suite.record("AutoAttack (standard)", "adaptive",
-                     suite.full(_torchattack(suite, "autoattack", steps=s.autoattack_steps, n_queries=s.autoattack_queries)),
-                     note=f"APGD-CE, APGD-T, FAB-T ({s.autoattack_steps} steps), Square ({s.autoattack_queries} queries)")
+        v, xa = _torchattack(suite, "autoattack", steps=s.autoattack_steps, n_queries=s.autoattack_queries)
+        suite.record("AutoAttack (standard)", "adaptive", v, x_adv=xa, note=f"APGD-CE, APGD-T, FAB-T "
+                     f"({s.autoattack_steps} steps), Square ({s.autoattack_queries} queries)")
         suite.attacks[-1].update(contains_black_box=True, stronger_loss=True)  # Square inside; DLR and targeted losses
 
 
@@ -277,20 +278,21 @@ def rate_twin(model):
 
 
 def _transfer(suite, j, name, src, eot=False):
-    s, std = suite.s, suite.std
+    s = suite.s
     st = ThreatModel(src.to(suite.device).eval(), "pixel", "eval")
     alpha, g = stepsize(suite.eps, s.transfer_steps), suite.gen(50 + j)
     atk = EOTPGD(st, suite.eps, alpha, s.transfer_steps, s.eot_samples, g) if eot else \
         PGD(st, suite.eps, alpha, s.transfer_steps, generator=g)
-    v = suite.batched(lambda xb, yb: std.predict(atk(xb, yb)) == yb)
+    v, xa = suite.adversarial(atk)
     kind = f"EOT-PGD-{s.transfer_steps}" if eot else f"PGD-{s.transfer_steps}"
-    suite.record(name, "black-box", suite.full(v), note=f"{kind} on {suite.labels.get(name, name)}")
+    suite.record(name, "black-box", v, note=f"{kind} on {suite.labels.get(name, name)}", x_adv=xa)
 
 
 def check_square(suite: Suite):
     """4: Square (Andriushchenko et al. 2020), a score-based black-box attack."""
     q = suite.s.square_queries
-    suite.record(f"Square-{q}", "black-box", suite.full(_torchattack(suite, "square", n_queries=q)), note=f"{q} queries")
+    v, xa = _torchattack(suite, "square", n_queries=q)
+    suite.record(f"Square-{q}", "black-box", v, note=f"{q} queries", x_adv=xa)
 
 
 def check_spsa(suite: Suite):
@@ -327,9 +329,8 @@ def check_eot(suite: Suite):
     det = suite.deterministic
     if not det:
         g, s = suite.gen(70), suite.s
-        v = suite.batched(lambda xb, yb: suite.std.predict(EOTPGD(suite.std, suite.eps, s.alpha, 7, s.eot_samples,
-                                                                  g)(xb, yb)) == yb)
-        suite.record(f"EOT-PGD-7 ({s.eot_samples} draws)", "eot", suite.full(v))
+        v, xa = suite.adversarial(EOTPGD(suite.std, suite.eps, s.alpha, 7, s.eot_samples, g))
+        suite.record(f"EOT-PGD-7 ({s.eot_samples} draws)", "eot", v, x_adv=xa)
     suite.extra["eot"] = {"deterministic": det, "run": not det}
 
 

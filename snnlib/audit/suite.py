@@ -2,12 +2,16 @@
 
 Attacks run on the clean-correct samples only; a sample counts as robust to an attack if it is
 classified correctly both clean and under the attack. Every attack of the standard threat model
-(pixel space, BN in eval mode, the suite's eps) enters the per-sample worst case.
+(pixel space, BN in eval mode, the suite's eps) enters the per-sample worst case. With ``keep_examples``
+(on inside :func:`keeping_examples`) a suite also keeps, per attack that returns its inputs, the adversarial
+inputs of the images it breaks (``suite.examples``), so the worst case can be checked (:mod:`.verify`).
 """
 
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import torch
 
@@ -20,6 +24,19 @@ def stepsize(eps: float, steps: int) -> float:
     return 2.5 * eps / steps
 
 
+_KEEP = ContextVar("keep_examples", default=False)
+
+
+@contextmanager
+def keeping_examples():
+    """Suites made inside this block keep the adversarial inputs of the images their attacks break."""
+    token = _KEEP.set(True)
+    try:
+        yield
+    finally:
+        _KEEP.reset(token)
+
+
 def batch_generator(seed: int, i: int) -> torch.Generator:
     """The generator of batch ``i`` of a run seeded ``seed``: runs with one seed share their random starts."""
     return torch.Generator().manual_seed(int(seed) * 100003 + int(i))
@@ -29,7 +46,8 @@ class Suite:
     """One audit run: the model, the images, the attacked (clean-correct) subset and what was found."""
 
     def __init__(self, model, x, y, settings: AuditSettings, device="cpu", ann=None, snn_source=None,
-                 n_classes: int = 10, labels: dict | None = None, extra_sources: dict | None = None):
+                 n_classes: int = 10, labels: dict | None = None, extra_sources: dict | None = None,
+                 keep_examples: bool | None = None):
         self.s, self.device, self.n_classes = settings, device, n_classes
         self.model = model.to(device).eval()
         self.x, self.y = x.to(device), y.to(device)
@@ -38,6 +56,8 @@ class Suite:
         self.std = ThreatModel(self.model, "pixel", "eval")
         self.n, self.bs, self.eps = len(y), settings.batch_size, settings.eps
         self.robust, self.attacks, self.extra, self.timings = {}, [], {}, {}
+        self.keep_examples = _KEEP.get() if keep_examples is None else keep_examples
+        self.examples = {}  # attack name -> {"index": positions in x, "x_adv": inputs}, broken images only
         self.att = None  # indices of the clean-correct samples, set by the clean check
         self.deterministic = True  # two forwards agree (set by the clean check)
         self._t0 = self.t_start = time.time()
@@ -65,15 +85,34 @@ class Suite:
         extra = lambda i: () if seed is None else (batch_generator(seed, i),)  # noqa: E731
         return torch.cat([fn(x[i:i + self.bs], y[i:i + self.bs], *extra(i)).cpu() for i in range(0, len(y), self.bs)])
 
+    def adversarial(self, fn, seed=None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Run ``fn(xb, yb) -> x_adv`` (``fn(xb, yb, generator)`` if ``seed`` is given) over the attacked subset:
+        robustness over all N samples (robust: still classified correctly), and the adversarial inputs of the
+        attacked subset where ``keep_examples`` (else None)."""
+        kept = []
+
+        def one(xb, yb, *g):
+            adv = fn(xb, yb, *g)
+            if self.keep_examples:
+                kept.append(adv.detach().cpu())
+            return self.std.predict(adv) == yb
+
+        v = self.full(self.batched(one, seed=seed))
+        return v, (torch.cat(kept) if kept else None)
+
     def full(self, v) -> torch.Tensor:
         """Robustness on the attacked subset -> all N samples (not attacked: not robust)."""
         out = torch.zeros(self.n, dtype=torch.bool)
         out[self.att] = torch.as_tensor(v, dtype=torch.bool).cpu()
         return out
 
-    def record(self, name, group, v, worst=True, eps=None, threat="pixel/eval", note=""):
-        """Keep the per-sample robustness of one attack, and its summary row."""
+    def record(self, name, group, v, worst=True, eps=None, threat="pixel/eval", note="", x_adv=None):
+        """Keep the per-sample robustness of one attack, and its summary row; with ``keep_examples``, the inputs
+        ``x_adv`` (over the attacked subset, from :meth:`adversarial`) of the images it breaks."""
         self.robust[name] = v
+        if self.keep_examples and x_adv is not None and self.att is not None and len(x_adv) == len(self.att):
+            broken = ~torch.as_tensor(v, dtype=torch.bool)[self.att]
+            self.examples[name] = {"index": self.att[broken].clone(), "x_adv": x_adv[broken].clone()}
         self.attacks.append({"attack": name, "group": group, "eps": self.eps if eps is None else eps, "threat": threat,
                              "acc": float(v.float().mean()), "n_robust": int(v.sum()), "in_worst_case": worst,
                              "note": note})
@@ -101,6 +140,7 @@ class Suite:
         return list(st["done"])
 
     def result(self) -> dict:
+        kept = {"examples": self.examples} if self.keep_examples else {}  # tensors: :mod:`.verify` takes them out
         return {"n_eval": self.n, "n_attacked": len(self.att), "attacks": self.attacks, **self.extra,
                 "per_sample": {k: v.int().tolist() for k, v in self.robust.items()},
-                "timings": self.timings, "attack_time_s": time.time() - self.t_start}
+                "timings": self.timings, "attack_time_s": time.time() - self.t_start, **kept}
