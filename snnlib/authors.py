@@ -211,7 +211,9 @@ def _probe_hooks(net, rows, tols):
         if not (leaf or isinstance(m, BaseNode)):
             continue
 
-        def hook(mod, g_in, g_out, name=name, neuron=isinstance(m, BaseNode)):
+        is_neuron = isinstance(m, BaseNode)
+
+        def hook(mod, g_in, g_out, name=name, neuron=is_neuron):
             gi, go = (g_in[0] if g_in else None), (g_out[0] if g_out else None)
             steps = range(go.shape[0]) if neuron else [None]
             for t in steps:

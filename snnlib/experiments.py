@@ -49,7 +49,9 @@ def evaluate(cfg: Config, device: str | None = None, force: bool = False, checkp
     A ``checkpoint`` file given explicitly is evaluated without caching."""
     device = device or places.device()
     out = results.run_dir(cfg) / f"eval-{cfg.eval_key()[:10]}.json"
-    compute = lambda: _evaluate(cfg, device, checkpoint, which)  # noqa: E731
+    def compute():
+        return _evaluate(cfg, device, checkpoint, which)
+
     return compute() if checkpoint is not None else results.cached(out, compute, force)
 
 

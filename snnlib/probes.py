@@ -12,7 +12,6 @@ from collections import defaultdict
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from spikingjelly.activation_based import layer
 from spikingjelly.activation_based.model import sew_resnet, spiking_resnet
 from spikingjelly.activation_based.neuron import BaseNode
 

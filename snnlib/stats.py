@@ -203,7 +203,9 @@ def bootstrap_comparison(a: list, b: list, metric, n_boot: int = 2000, seed: int
     keys = list(a[0])
     A = {k: np.asarray([_bools(r[k]) for r in a], float) for k in keys}
     B = {k: np.asarray([_bools(r[k]) for r in b], float) for k in keys}
-    val = lambda X, s_idx, img: float(np.mean([metric({k: X[k][s, img] for k in keys}) for s in s_idx]))  # noqa: E731
+    def val(X, s_idx, img):
+        return float(np.mean([metric({k: X[k][s, img] for k in keys}) for s in s_idx]))
+
     n_img, rng = A[keys[0]].shape[1], np.random.default_rng(seed)
     full = np.arange(n_img)
     diff = val(A, range(len(a)), full) - val(B, range(len(b)), full)

@@ -149,8 +149,12 @@ def eq10_vs_autograd(d: int = 2, T: int = 3, seed: int = 1, vths=(0.0, 1.0), i: 
     W1, W2, S_ = eq8_symbols(d, T)
     V = sp.Symbol("V", real=True)
     syms = [*W1, *W2, *S_, V]
-    heav = lambda e: e.replace(Theta, lambda z: sp.Heaviside(z, 1))  # noqa: E731  (Theta(0) = 1, as Eq. 9)
-    lam = lambda M: sp.lambdify(syms, heav(M), "numpy")  # noqa: E731
+    def heav(e):  # Theta(0) = 1, as Eq. 9
+        return e.replace(Theta, lambda z: sp.Heaviside(z, 1))
+
+    def lam(M):
+        return sp.lambdify(syms, heav(M), "numpy")
+
     p_v = eq8_sympy(W1, W2, S_, V)
     derived = {n: lam(X.applyfunc(lambda e: sp.diff(p_v[i], e))) for n, X in {"s": S_, "w1": W1, "w2": W2}.items()}
     printed = {n: lam(M) for n, M in eq10_sympy(W1, W2, S_, i, V).items()}

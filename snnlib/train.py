@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from . import results
-from .attacks import FGSM, PGD, FastThreatModel, ThreatModel, encoder_grad, random_start
+from .attacks import FGSM, PGD, FastThreatModel, encoder_grad, random_start
 from .build import build_classifier, check_data, in_channels_of, load_data
 from .checkpoints import checkpoint_paths, load_checkpoint, load_trained, save_checkpoint
 from .config import Config, device as default_device
@@ -147,7 +147,9 @@ def train(cfg: Config, device: str = "cpu", resume: bool = False, force: bool = 
     continues from the ``latest`` checkpoint. ``stop_after`` ends the run after that many epochs
     (used to test resume); such a partial result (``complete: False``) is never taken as finished.
     """
-    finished = lambda prev: prev.get("train_key") == cfg.train_key() and prev.get("complete")  # noqa: E731
+    def finished(prev):
+        return prev.get("train_key") == cfg.train_key() and prev.get("complete")
+
     return results.cached(results.run_dir(cfg) / "train.json", lambda: _logged(cfg, device, resume, force, stop_after),
                           force, finished)
 

@@ -14,8 +14,8 @@ from snnlib.errors import NotApplicable, SnnlibError
 
 snn = pytest.importorskip("snntorch")
 norse = pytest.importorskip("norse.torch")
-from snntorch import surrogate as snn_surrogate
-from spikingjelly.activation_based import functional, layer, neuron, surrogate
+from snntorch import surrogate as snn_surrogate  # noqa: E402 (after the importorskip above)
+from spikingjelly.activation_based import functional, layer, neuron, surrogate  # noqa: E402
 
 T = 4
 TINY = {"ladder_steps": [2], "ladder_restarts": 1, "trace_steps": 2, "sweep_steps": 2, "sweep_eps": [8 / 255, 1.0],

@@ -4,7 +4,7 @@ import pytest
 
 from snnlib.errors import SnnlibError
 
-from snnlib import config, paper, plots, report, stats
+from snnlib import paper, plots, report, stats
 
 TINY = """name: {name}
 profile: quick
@@ -99,7 +99,9 @@ def test_every_branch_of_the_claims_rules():
     # nested: one image the suite breaks beyond PGD-7 is proof in a deterministic model, whatever McNemar says
     one = {"p": 0.5, "cause": "weak attack", "extra": 1}
     assert rules.rule("audit", 1).decide(one) == c.REPRO and rules.rule("audit", 2).decide(one) == f"{c.NOT} (weak attack)"
-    w = lambda lo, hi: {"lo": lo, "hi": hi}  # noqa: E731
+    def w(lo, hi):
+        return {"lo": lo, "hi": hi}
+
     nat = {"pgd": {"verdict": "agrees"}, "worst_sew": w(0.0, 0.007), "worst_def": w(0.018, 0.051)}
     j = rules.judge("natural", nat)
     assert j["verdict"] == c.NOT and j["by version"] == f"v1: {c.REPRO}; v2: {c.NOT}"
@@ -160,7 +162,9 @@ def test_one_seed_models_take_a_stated_seed_variance():
     lent = stats.model_comparison(a, b, +1, pooled_var=0.03 ** 2, pooled_source="seed variance borrowed from quick")
     assert lent["hi"] - lent["lo"] > bare["hi"] - bare["lo"]
     assert all("borrowed from quick" in n for n in lent["notes"]) and len(lent["notes"]) == 2
-    shape = lambda d: float(sum(d["x"]) / len(d["x"]))  # noqa: E731
+    def shape(d):
+        return float(sum(d["x"]) / len(d["x"]))
+
     x = [{"x": [1] * 30 + [0] * 20}], [{"x": [1] * 25 + [0] * 25}]
     b0 = stats.bootstrap_comparison(*x, shape, n_boot=200)
     b1 = stats.bootstrap_comparison(*x, shape, n_boot=200, seed_var=0.05 ** 2, seed_var_source="borrowed")

@@ -92,6 +92,8 @@ def test_model_comparison_with_few_seeds_is_a_t_interval():
 
 def test_bootstrap_comparison_covers_a_known_difference():
     rng = np.random.default_rng(0)
-    mk = lambda p: [{"x": (rng.random(400) < p).astype(int)} for _ in range(3)]  # noqa: E731
+    def mk(p):
+        return [{"x": (rng.random(400) < p).astype(int)} for _ in range(3)]
+
     c = stats.bootstrap_comparison(mk(0.7), mk(0.5), lambda d: float(np.mean(d["x"])), n_boot=500)
     assert c["lo"] < 0.2 < c["hi"] and c["lo"] > 0

@@ -57,7 +57,9 @@ def test_surrogate_is_eq4_with_alpha_2_and_spikingjelly():
     s = torch.linspace(-2, 2, 9, dtype=torch.float64)
     one = torch.ones(1, 1, dtype=torch.float64)
     J = torch.stack([th.eq8_jacobians(one, one, si.view(1, 1))["s"].flatten() for si in s])
-    sg = lambda z: 1 / (1 + (math.pi * z) ** 2)
+    def sg(z):
+        return 1 / (1 + (math.pi * z) ** 2)
+
     assert torch.allclose(J.flatten(), sg((s >= 0).double()) * sg(s))
 
 
@@ -77,7 +79,9 @@ def test_eq8_jacobians_match_sympy_and_eq10_only_at_zero_threshold(vth):
     V = sp.Symbol("V", real=True)
     p = th.eq8_sympy(w1, w2, s, V)
     syms = [*w1, *w2, *s, V]
-    heav = lambda e: e.replace(th.Theta, lambda z: sp.Heaviside(z, 1))
+    def heav(e):
+        return e.replace(th.Theta, lambda z: sp.Heaviside(z, 1))
+
     derived = sp.lambdify(syms, heav(s.applyfunc(lambda e: sp.diff(p[0], e))), "numpy")
     printed = sp.lambdify(syms, heav(th.eq10_sympy(w1, w2, s, 0, V)["s"]), "numpy")
     g = _gen(3)
@@ -182,7 +186,9 @@ def test_temporal_snr_table():
     g = _gen(8)
     x = torch.rand(16, 1, 2, 2, generator=g)
     h = torch.where(torch.arange(16) % 3 == 0, -1.0, 1.0)
-    enc = lambda x, T: (torch.rand((T, *x.shape), generator=_gen(T)) < x).float().flatten(2)
+    def enc(x, T):
+        return (torch.rand((T, *x.shape), generator=_gen(T)) < x).float().flatten(2)
+
     df = th.temporal_snr(th.TinySNN(4, 3, seed=1), enc, x, h, [2, 4])
     assert list(df["T"]) == [2, 4] and df.prefix_change.iloc[0] == 0
     assert (df.snr_2 >= 0).all() and (df.var_inf2 > 0).all()

@@ -86,7 +86,9 @@ def test_fast_switch_keeps_weights_and_forward():
     cfgs = [config.from_dict(config.apply_overrides({}, [f"train.fast={v}", "model.width=4", "model.T=2"]))
             for v in ("true", "false")]
     on, off = (build.build_classifier(c, 10) for c in cfgs)
-    kinds = lambda m: {type(x) for x in m.modules()}  # noqa: E731
+    def kinds(m):
+        return {type(x) for x in m.modules()}
+
     assert {fast.FusedIFNode, fast.GemmGradConv2d} <= kinds(on)
     assert not {fast.FusedIFNode, fast.GemmGradConv2d} & kinds(off)
     assert cfgs[0].train_key() != cfgs[1].train_key()

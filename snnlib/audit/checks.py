@@ -17,6 +17,7 @@ from .. import models
 from ..attacks import (EOTPGD, FGSM, PGD, SAPGD, SPSA, LevelSearch, SpikeProjectedPGD, ThreatModel, acc_at, bn_mode,
                        concat_tracks, estimator, pgd_trace, pgd_track, random_start, run_torchattack)
 from ..attacks import ESTIMATOR_LABELS
+from ..attacks import threat as registered_threat
 from ..authors import authors_loop
 from ..encoding import PhaseEncoder, RateEncoder
 from ..errors import NotApplicable, SnnlibError
@@ -354,9 +355,17 @@ def check_threat_models(suite: Suite):
     for space in ("pixel", "spike"):
         for bn in ("eval", "train"):
             t = ThreatModel(suite.model, space, bn)
-            f = suite.full(suite.batched(lambda xb, yb: t.predict(FGSM(t, eps)(xb, yb)) == yb))
-            p = suite.full(suite.batched(lambda xb, yb, g: t.predict(PGD(t, eps, s.alpha, 7, generator=g)(xb, yb)) == yb,
-                                         seed=suite.key(1)))  # the paper's PGD-7 random starts
+            # under BN train the batch matters: the registry's authors' batching (shuffled, 16), as their loader
+            batching = registered_threat("authors") if bn == "train" else None
+
+            def fgsm(xb, yb, t=t):
+                return t.predict(FGSM(t, eps)(xb, yb)) == yb
+
+            def pgd(xb, yb, g, t=t):
+                return t.predict(PGD(t, eps, s.alpha, 7, generator=g)(xb, yb)) == yb
+
+            f = suite.full(suite.batched(fgsm, threat=batching))
+            p = suite.full(suite.batched(pgd, seed=suite.key(1), threat=batching))  # the paper's PGD-7 random starts
             rows.append({"space": space, "bn": bn, "fgsm_acc": float(f.float().mean()), "pgd_acc": float(p.float().mean())})
             suite.robust[f"switch {space}/{bn} FGSM"], suite.robust[f"switch {space}/{bn} PGD-7"] = f, p
     suite.extra["switches"] = rows

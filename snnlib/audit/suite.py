@@ -15,7 +15,7 @@ from contextvars import ContextVar
 
 import torch
 
-from ..attacks import ThreatModel
+from ..attacks import ThreatModel, batch_indices
 from .settings import AuditSettings
 
 
@@ -75,15 +75,25 @@ class Suite:
         d = self.att.to(self.device)
         return self.x[d], self.y[d]
 
-    def batched(self, fn, x=None, y=None, seed=None) -> torch.Tensor:
+    def batched(self, fn, x=None, y=None, seed=None, threat=None) -> torch.Tensor:
         """Apply ``fn(xb, yb) -> bool[b]`` (or ``fn(xb, yb, generator)`` if ``seed`` is given) over batches of
-        the attacked subset (or of ``x, y``)."""
+        the attacked subset (or of ``x, y``). With a registered ``threat`` (:mod:`snnlib.attacks.registry`) whose
+        batches are shuffled (BN in train mode: the authors' loader), its batch order and size are used; the
+        result is in the subset's order either way."""
         if x is None:
             x, y = self.attacked
         if len(y) == 0:
             return torch.zeros(0, dtype=torch.bool)
-        extra = lambda i: () if seed is None else (batch_generator(seed, i),)  # noqa: E731
-        return torch.cat([fn(x[i:i + self.bs], y[i:i + self.bs], *extra(i)).cpu() for i in range(0, len(y), self.bs)])
+        if threat is not None and threat.batch_order != "dataset":
+            index = batch_indices(x, y, threat.batch_size or self.bs, threat.batch_order, int(self.s.seed))
+        else:
+            index = [torch.arange(i, min(i + self.bs, len(y))) for i in range(0, len(y), self.bs)]
+        out = torch.zeros(len(y), dtype=torch.bool)
+        for i, b in enumerate(index):
+            d = b.to(x.device)
+            extra = () if seed is None else (batch_generator(seed, int(b[0]) if threat is None else i),)
+            out[b] = fn(x[d], y[d], *extra).cpu()
+        return out
 
     def adversarial(self, fn, seed=None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Run ``fn(xb, yb) -> x_adv`` (``fn(xb, yb, generator)`` if ``seed`` is given) over the attacked subset:

@@ -150,7 +150,9 @@ def pooling_deltas(profile: str | None = None, borrowed_variance: bool = False) 
 def sensitivity_text(profile: str, own_row, alt_row) -> str:
     """One paragraph (Markdown): Table 3's deltas with the profile's own seed variance against the borrowed one."""
     b, name = borrowed(profile), {"clean": "clean", "fgsm": "FGSM", "pgd": "PGD"}
-    sd = lambda v: 100 * v ** 0.5  # noqa: E731
+    def sd(v):
+        return 100 * v**0.5
+
     own_sd = " / ".join(f"{sd(own(profile, k)):.1f}" for k in KEYS)
     lent_sd = " / ".join(f"{sd(b['variance'][k]):.1f}" for k in KEYS)
     parts = [f"{name[k]} {alt_row[f'Δ{k}']:+.1f} [{alt_row[f'Δ{k} lo']:+.1f}, {alt_row[f'Δ{k} hi']:+.1f}] "
