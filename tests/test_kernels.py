@@ -103,7 +103,9 @@ def test_gemm_grads_as_accurate_as_onednn(cin, cout, hw, k, stride):
     bw = torch.ops.aten.convolution_backward
     ref = bw(go.double(), x.double(), w.double(), None, *conf, False, [0, 0], 1, [True, True, False])
     onednn = bw(go, x, w, None, *conf, False, [0, 0], 1, [True, True, False])
-    err = lambda a, b: float((a.double() - b).abs().max())
+
+    def err(a, b):
+        return float((a.double() - b).abs().max())
     gw, gx = _wgrad_gemm(x, go, w, *conf), _igrad_gemm(go, w, x.shape, *conf)
     assert err(gw, ref[1]) <= 3 * err(onednn[1], ref[1]) + 1e-7 * float(ref[1].abs().max())
     assert err(gx, ref[0]) <= 3 * err(onednn[0], ref[0]) + 1e-7 * float(ref[0].abs().max())
@@ -166,3 +168,67 @@ def test_flush_denormals_same_logits_and_gradients(tiny_model, images):
         assert _flushing()
     assert not _flushing()
     assert torch.equal(z0, z1) and torch.equal(g0, g1) and g0.abs().sum() > 0
+
+
+def test_stem_once_same_forward_and_close_weight_grads():
+    """Phase coding repeats planes 1 and 2 at steps 9 and 10: the stem convolves 8 planes, with the same outputs
+    bit for bit, and its training weight gradient within the GEMM gradients' tolerance."""
+    from snnlib.bench import GRAD_TOL
+    from snnlib.encoding import PhaseEncoder
+
+    torch.manual_seed(0)
+    ref = layer.Conv2d(3, 8, 7, stride=2, padding=3, bias=False, step_mode="m")
+    alt = copy.deepcopy(ref)
+    alt.__class__ = kernels.StemOnceConv2d
+    x = PhaseEncoder(T=10, K=8)(torch.rand(3, 3, 32, 32))
+    assert kernels.planes_repeat(x, 8)
+    y1, y2 = ref(x), alt(x)
+    assert torch.equal(y1, y2)
+    g = torch.randn_like(y1)
+    y1.backward(g), y2.backward(g)
+    a, b = ref.weight.grad, alt.weight.grad
+    assert 0 < (a - b).abs().max() / a.abs().max() <= GRAD_TOL or torch.equal(a, b)
+    with torch.inference_mode():
+        assert torch.equal(ref(x), alt(x))
+
+
+def test_stem_once_falls_back_exactly():
+    """Planes that do not repeat (spike-space attacks) and inputs that need a gradient take the full convolution:
+    outputs and input gradients bit-identical."""
+    from snnlib.encoding import PhaseEncoder
+
+    torch.manual_seed(0)
+    ref = layer.Conv2d(3, 8, 7, stride=2, padding=3, bias=False, step_mode="m")
+    alt = copy.deepcopy(ref)
+    alt.__class__ = kernels.StemOnceConv2d
+    x = PhaseEncoder(T=10, K=8)(torch.rand(2, 3, 32, 32))
+    z = x.clone()
+    z[9, 0, 0, 0, 0] += 0.01  # one perturbed element of a repeated step
+    assert not kernels.planes_repeat(z, 8) and not kernels.planes_repeat(x[:8], 8)
+    assert torch.equal(ref(z), alt(z))
+    for inp in (x, z):
+        x1, x2 = inp.clone().requires_grad_(), inp.clone().requires_grad_()
+        y1, y2 = ref(x1), alt(x2)
+        g = torch.randn_like(y1)
+        assert torch.equal(y1, y2)
+        assert torch.equal(torch.autograd.grad(y1, x1, g)[0], torch.autograd.grad(y2, x2, g)[0])
+
+
+def test_accelerate_stem_once_swaps_only_the_stem(tiny_model, images):
+    from snnlib.bench import GRAD_TOL
+
+    x, y = images
+    ref = copy.deepcopy(tiny_model).train()
+    fast = copy.deepcopy(tiny_model).train()
+    keys = set(fast.state_dict())
+    kernels.accelerate(fast.net, gemm_wgrad=True, stem_once=True)
+    assert type(fast.net.conv1) is kernels.StemOnceConv2d and set(fast.state_dict()) == keys
+    assert sum(isinstance(m, kernels.StemOnceConv2d) for m in fast.modules()) == 1
+    z1, z2 = ref(x), fast(x)
+    assert torch.equal(z1, z2)
+    torch.nn.functional.cross_entropy(z1, y).backward()
+    torch.nn.functional.cross_entropy(z2, y).backward()
+    for p, q in zip(ref.parameters(), fast.parameters(), strict=True):
+        assert (p.grad - q.grad).abs().max() <= GRAD_TOL * p.grad.abs().max()
+    kernels.decelerate(fast.net)
+    assert type(fast.net.conv1) is layer.Conv2d

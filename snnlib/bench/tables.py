@@ -17,44 +17,87 @@ def load(name: str) -> dict | None:
 
 
 def equality(res: dict) -> pd.DataFrame:
-    """Every snnlib variant against the authors' pipeline from the same state."""
+    """Every snnlib variant and lever against its reference (the authors' pipeline from the same state, or for the
+    flushed-denormal lever the same model with denormals kept)."""
     rows = []
     for key, c in res["checks"].items():
         kind, b, variant = key.split("|")
+        ref = c.get("reference", "authors")
         if kind == "eval":
-            rows.append([kind, int(b), variant, max(c[f"{k}_logits_maxdiff"] for k in ("clean", "fgsm", "pgd")),
+            rows.append([kind, int(b), variant, ref, max(c[f"{k}_logits_maxdiff"] for k in ("clean", "fgsm", "pgd")),
                          c["fgsm_adv_elements_differing"] + c["pgd_adv_elements_differing"],
                          c["fgsm_predictions_differing"] + c["pgd_predictions_differing"], None, c["passed"]])
         else:
-            rows.append([kind, int(b), variant, c["logits_maxdiff"], None, None, c["grads_max_rel_diff"], c["passed"]])
-    df = pd.DataFrame(rows, columns=["workload", "batch", "snnlib variant", "max abs Δ logit", "adv. elements differing",
-                                     "adv. predictions differing", "max rel. Δ weight grad", "equal"]).astype(object)
+            rows.append([kind, int(b), variant, ref, c["logits_maxdiff"], None, None, c["grads_max_rel_diff"],
+                         c["passed"]])
+    df = pd.DataFrame(rows, columns=["workload", "batch", "snnlib variant", "against", "max abs Δ logit",
+                                     "adv. elements differing", "adv. predictions differing", "max rel. Δ weight grad",
+                                     "equal"]).astype(object)
     return df.where(df.notna(), None)
 
 
+def _spread(row, key, f=".2f") -> str:
+    """``median [min-max]`` of a table row's ``key`` (runs without a spread: the median alone)."""
+    lo, hi = row.get(f"{key}_min"), row.get(f"{key}_max")
+    return f"{row[key]:{f}}" if lo is None or hi is None else f"{row[key]:{f}} [{lo:{f}}–{hi:{f}}]"
+
+
 def headline(res: dict) -> pd.DataFrame:
-    """Per workload and batch: the authors' and snnlib's time and memory per image, and the ratios."""
-    t = pd.DataFrame(res["table"])
+    """Per workload and batch: the authors' and snnlib's time and memory per image, and the ratios; the speed-up
+    as median [min–max] over the repetitions."""
     dev = "cuda" if str(res.get("device", "cpu")).startswith("cuda") else "cpu"
+    by = {(r["workload"], r["batch"], r["variant"]): r for r in res["table"]}
     rows = []
-    for (kind, b), g in t.groupby(["workload", "batch"], sort=False):
-        a, s = g.set_index("variant").loc["authors"], g.set_index("variant").loc[snnlib_variant(dev, kind)]
-        rows.append([kind, b, a.ms_per_image, s.ms_per_image, s.speedup, s.wall_speedup, a.peak_mb, s.peak_mb,
-                     s.memory_ratio])
-    return pd.DataFrame(rows, columns=["workload", "batch", "authors ms/img", "snnlib ms/img", "speed-up",
-                                       "speed-up (wall)", "authors MB", "snnlib MB", "memory ratio"])
+    for kind, b in dict.fromkeys((r["workload"], r["batch"]) for r in res["table"]):
+        a, s = by[(kind, b, "authors")], by[(kind, b, snnlib_variant(dev, kind))]
+        rows.append([kind, b, a["ms_per_image"], s["ms_per_image"], _spread(s, "speedup"), s["wall_speedup"],
+                     a["peak_mb"], s["peak_mb"], s["memory_ratio"]])
+    return pd.DataFrame(rows, columns=["workload", "batch", "authors ms/img", "snnlib ms/img",
+                                       "speed-up [min–max]", "speed-up (wall)", "authors MB", "snnlib MB",
+                                       "memory ratio"])
 
 
 def ablation(res: dict) -> pd.DataFrame:
-    """At the paper's batch, each variant adds one change to the one above; 'step gain' is the previous row's time
-    over this row's."""
-    t = pd.DataFrame(res["table"])
+    """At the paper's batch, each variant of snnlib's path adds one change to the one above ('step gain': the previous
+    row's time over this row's); each lever changes one thing of snnlib's path (or of the denormal model) and its
+    'step gain' is over that row, median [min–max] of the repetitions' ratios. 'equal': within the tolerances."""
     b0 = res["sizes"]["batches"][0]
-    ab = t[t.batch == b0][["workload", "variant", "ms_per_image", "speedup", "peak_mb", "roofline_fraction"]].copy()
-    ab["step gain"] = ab.groupby("workload").ms_per_image.transform(lambda s: s.shift(1) / s).astype(object)
-    ab.loc[ab.variant == "authors", "step gain"] = None
-    return ab.rename(columns={"ms_per_image": "ms/img", "speedup": "speed-up vs authors", "peak_mb": "peak MB",
-                              "roofline_fraction": "roofline fraction"})
+    rows, prev = [], {}
+    for r in (r for r in res["table"] if r["batch"] == b0):
+        role = r.get("role", "authors" if r["variant"] == "authors" else "path")
+        if role == "lever":
+            gain = _spread(r, "gain")
+        elif role == "path":
+            gain = f"{prev[r['workload']] / r['ms_per_image']:.2f}"
+        else:
+            gain = None
+        if role in ("authors", "path"):
+            prev[r["workload"]] = r["ms_per_image"]
+        rows.append([r["workload"], r["variant"], _spread(r, "ms_per_image", ".0f"), _spread(r, "speedup"), gain,
+                     r["peak_mb"], r.get("equal")])
+    df = pd.DataFrame(rows, columns=["workload", "variant", "ms/img [min–max]", "speed-up vs authors [min–max]",
+                                     "step gain", "peak MB", "equal"]).astype(object)
+    return df.where(df.notna(), None)
+
+
+def levers(res: dict) -> pd.DataFrame:
+    """Each lever of the full run: its gain over the row it changes (median [min–max]), how far its numbers are from
+    that row's reference, and what became of it."""
+    from .levers import DECISIONS
+
+    rows = []
+    for r in (r for r in res["table"] if r.get("role") == "lever"):
+        c = res["checks"].get(f"{r['workload']}|{r['batch']}|{r['variant']}", {})
+        if r["workload"] == "train":
+            dev = c.get("logits_maxdiff"), c.get("grads_max_rel_diff"), None
+        else:
+            logit = max(c[f"{k}_logits_maxdiff"] for k in ("clean", "fgsm", "pgd")) if c else None
+            dev = logit, None, (c["fgsm_predictions_differing"] + c["pgd_predictions_differing"]) if c else None
+        rows.append([r["workload"], r["variant"].removeprefix("lever: "), r["gain_over"], _spread(r, "gain"), *dev,
+                     r.get("equal"), DECISIONS.get(r["variant"], "")])
+    df = pd.DataFrame(rows, columns=["workload", "lever", "gain over", "gain [min–max]", "max abs Δ logit",
+                                     "max rel. Δ weight grad", "adv. predictions differing", "equal", "verdict"])
+    return df.astype(object).where(df.notna(), None)
 
 
 def breakdown(res: dict) -> pd.DataFrame:
@@ -71,12 +114,21 @@ def runs() -> pd.DataFrame:
             continue
         r = json.loads(p.read_text())
         f, m, b0 = r["final"], r["machine"], r["sizes"]["batches"][0]
+        spread = {k: _spread(f, f"{k}_b{b0}_speedup") if f.get(f"{k}_b{b0}_speedup") is not None else None
+                  for k in ("train", "eval")}
         rows.append({"file": p.name, "machine": m.get("gpu") or m["cpu_model"], "threads": m["torch_threads"],
-                     "clock": r["clock"], "load at start": m.get("load_average_at_start"),
-                     f"train b{b0}": f.get(f"train_b{b0}_speedup"), f"eval b{b0}": f.get(f"eval_b{b0}_speedup"),
-                     "equal": f["equal"], "commit": (r.get("environment", {}).get("git_commit") or "")[:8],
+                     "clock": r["clock"], "repeats": r["sizes"].get("repeats"),
+                     "load at start / end": f"{_num(m.get('load_average_at_start'))} / "
+                                            f"{_num(m.get('load_average_at_end'))}",
+                     "quiet": r.get("quiet"), f"train b{b0} [min–max]": spread["train"],
+                     f"eval b{b0} [min–max]": spread["eval"], "equal": f["equal"],
+                     "commit": (r.get("environment", {}).get("git_commit") or "")[:8],
                      "date": r.get("environment", {}).get("time", "")[:10]})
     return pd.DataFrame(rows)
+
+
+def _num(v) -> str:
+    return "?" if v is None else f"{v:.2f}"
 
 
 def variants(device: str = "cpu") -> dict:

@@ -18,6 +18,7 @@ from ..attacks import AUTHORS_EPS, FGSM, PGD, FastThreatModel, ThreatModel
 from ..encoding import PhaseEncoder
 from ..models import SpikingClassifier, build_model
 from ..train import train_step
+from . import levers
 from .measure import NUM_CLASSES
 
 SEED = 3407
@@ -40,6 +41,17 @@ VARIANTS = {
     },
 }
 EXTRAS = {"bf16": "+ bf16 autocast", "compile": "+ torch.compile"}
+LEVERS = levers.LEVERS
+
+
+class _FoldedThreat(FastThreatModel):
+    """The frozen-parameter threat model whose predictions come from a BN-folded copy of the network."""
+
+    folded: nn.Module | None = None
+
+    def eval_logits(self, z):
+        with torch.inference_mode():
+            return self.folded(z) if self.space == "pixel" else self.folded.forward_spikes(z)
 
 
 def snnlib_variant(device_type: str, kind: str) -> str:
@@ -118,23 +130,32 @@ class Bench:
         return self.compiled
 
     def run(self, kind, variant, pixels, y):
-        """One run of ``variant`` (``authors``, an ablation step, or an extra) on a batch; returns its outputs."""
+        """One run of ``variant`` (``authors``, an ablation step, a lever or an extra) on a batch; returns its
+        outputs."""
         self.restore()
         if variant == "authors":
             return self._authors(kind, pixels, y)
         table = VARIANTS[self.device.type][kind]
         spec, extra = table.get(variant), None
-        if spec is None:  # an extra GPU variant: "bf16" or "compile" on top of snnlib's path
+        if spec is None:  # a lever or an extra on top of snnlib's path
             spec, extra = table[snnlib_variant(self.device.type, kind)], variant
         neurons, gemm, fast_threat = spec
         configure(self.net, neurons, gemm)
+        lever = levers.lever(extra, self.net) if extra in LEVERS.get(kind, {}) else contextlib.nullcontext()
+        with lever:
+            return self._snnlib(kind, variant, extra, fast_threat, pixels.float() / 255, y)
+
+    def _snnlib(self, kind, variant, extra, fast_threat, x, y):
         clf = self._classifier(extra)
         autocast = (lambda: torch.autocast(self.device.type, dtype=torch.bfloat16)) if extra == "+ bf16 autocast" \
             else None
-        x = pixels.float() / 255
         if kind == "train":
             return train_step(clf, self.optimizer((kind, len(y), variant)), x, y, autocast)
-        threat = (FastThreatModel if fast_threat else ThreatModel)(clf, "spike", "train")
+        if extra == levers.BN_FOLDED:
+            threat = _FoldedThreat(clf, "spike", "train")
+            threat.folded = SpikingClassifier(levers.fold_bn(self.net), clf.encoder).eval()
+        else:
+            threat = (FastThreatModel if fast_threat else ThreatModel)(clf, "spike", "train")
         with autocast() if autocast else contextlib.nullcontext():
             return snnlib_eval(threat, x, y, self.eps, self.seed, steps=self.steps)
 

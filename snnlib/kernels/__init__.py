@@ -26,7 +26,7 @@ from .conv import GEMM_MAX_INPUT_PIXELS, GemmGradConv2d, tap_pairs
 from .neuron import FusedIFNode, fusable
 from .stem import StemOnceConv2d, planes_repeat, stem_of
 
-__all__ = ["FusedIFNode", "GemmGradConv2d", "GEMM_MAX_INPUT_PIXELS", "StemOnceConv2d", "accelerate", "decelerate",
+__all__ = ["GEMM_MAX_INPUT_PIXELS", "FusedIFNode", "GemmGradConv2d", "StemOnceConv2d", "accelerate", "decelerate",
            "flush_denormals", "fusable", "planes_repeat", "stem_of", "tap_pairs"]
 
 

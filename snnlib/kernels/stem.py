@@ -2,9 +2,11 @@
 
 Phase coding repeats its K bit-planes cyclically over T time steps (``s[t] = s[t - K]``): with the
 paper's T = 10, K = 8, steps 9 and 10 are planes 1 and 2 again. A convolution treats every time step
-as its own image, so :class:`StemOnceConv2d` convolves only the first K planes and indexes the result
+as its own image, so :class:`StemOnceConv2d` convolves only the first K planes and copies the result
 back to T steps: the same numbers per step, bit for bit (each image's output does not depend on the
-other images of the batch), for T/K of the work.
+other images of the batch), for K/T of the convolution's work plus the copy. The stem is a few per cent of
+a SEW-ResNet-18 step, so this is an opt-in (``accelerate(stem_once=True)``): the benchmark's lever row found
+no gain beyond the spread.
 
 It checks at run time that the planes do repeat (``torch.equal(x[K:], x[:T-K])``, a few microseconds) and
 falls back to the full convolution when they do not (spike-space attacks perturb each step on its own) and
@@ -18,7 +20,7 @@ from __future__ import annotations
 import torch
 from spikingjelly.activation_based import layer as sj_layer
 
-__all__ = ["StemOnceConv2d", "PERIOD", "planes_repeat", "stem_of"]
+__all__ = ["PERIOD", "StemOnceConv2d", "planes_repeat", "stem_of"]
 
 #: the phase code's period K (bits per pixel) that the stem looks for, unless the module says otherwise
 PERIOD = 8
