@@ -9,7 +9,7 @@ BOOK_FLAGS ?= -W -n --keep-going
 # jupyter-book 1.x has no `python -m jupyter_book`; call its CLI through the same interpreter.
 JB ?= $(PYTHON) -c "import sys; from jupyter_book.cli.main import main; sys.argv[0] = 'jupyter-book'; main()"
 
-.PHONY: install book test unit results nbval build figures bench gpu-check clean
+.PHONY: install book test lint unit results nbval build figures bench gpu-check clean
 JOBS ?= 2
 
 install:
@@ -40,11 +40,17 @@ build:
 
 # The notebooks under nbval and the book build only read what `results` computed, so they run side by side.
 test: install
-	$(MAKE) unit results
+	$(MAKE) lint unit results
 	$(MAKE) -j2 nbval build
 
+# ruff: the lint rules and the formatter (120 columns), both settings in pyproject.toml
+lint:
+	$(PYTHON) -m ruff check snnlib tests
+	$(PYTHON) -m ruff format --check snnlib tests
+
+# the 15 slowest tests are listed; `pytest -m "not slow"` skips the end-to-end ones while editing
 unit:
-	$(PYTHON) -m pytest tests
+	$(PYTHON) -m pytest tests --durations=15
 
 # Every per-config result the book reads (cached), in $(JOBS) single-threaded worker processes: on a
 # small CPU they do more than one process on every core. The chapters then only read them.

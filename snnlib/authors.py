@@ -139,8 +139,11 @@ def bn_buffers(model) -> dict:
 def _loop_batch(work, ref, threat, xb, yb, eps, alpha, steps, generator):
     """One batch of ``adv_test_step``: correctness with the leaked (work) and the original (ref) statistics."""
     z0 = threat.inputs(xb)
-    adv = {"clean": z0, "fgsm": FGSM(threat, eps)(xb, yb),  # each train-mode forward moves BN's statistics
-           "pgd": PGD(threat, eps, alpha, steps, generator=generator)(xb, yb)}
+    adv = {
+        "clean": z0,
+        "fgsm": FGSM(threat, eps)(xb, yb),  # each train-mode forward moves BN's statistics
+        "pgd": PGD(threat, eps, alpha, steps, generator=generator)(xb, yb),
+    }
     work.eval()
     out = {}
     with torch.no_grad():
@@ -150,9 +153,19 @@ def _loop_batch(work, ref, threat, xb, yb, eps, alpha, steps, generator):
     return out
 
 
-def authors_loop(model, x, y, eps: float = AUTHORS_EPS, alpha: float = PGD_ALPHA, steps: int = PGD_STEPS,
-                 batch_size: int = 16, generator: torch.Generator | None = None, inplace: bool = False,
-                 shuffle: bool = True, order_seed: int | None = None) -> dict:
+def authors_loop(
+    model,
+    x,
+    y,
+    eps: float = AUTHORS_EPS,
+    alpha: float = PGD_ALPHA,
+    steps: int = PGD_STEPS,
+    batch_size: int = 16,
+    generator: torch.Generator | None = None,
+    inplace: bool = False,
+    shuffle: bool = True,
+    order_seed: int | None = None,
+) -> dict:
     """The authors' ``adv_test_step`` over a test set, with and without its BN leak.
 
     Per batch (shuffled, as their test loader): encode; FGSM and PGD (random start, ``steps``
@@ -184,11 +197,13 @@ def authors_loop(model, x, y, eps: float = AUTHORS_EPS, alpha: float = PGD_ALPHA
             for k, v in part.items():
                 out[k][b] = v
         with torch.no_grad():
-            after = torch.cat([(work(x[j:j + 128]).argmax(1) == y[j:j + 128]).cpu() for j in range(0, len(y), 128)])
+            after = torch.cat([(work(x[j : j + 128]).argmax(1) == y[j : j + 128]).cpu() for j in range(0, len(y), 128)])
     finally:
         work.train(was)
-    drift = {n: float(((b - before[n]).norm() / before[n].norm().clamp_min(1e-12)).item())
-             for n, b in bn_buffers(work).items()}
+    drift = {
+        n: float(((b - before[n]).norm() / before[n].norm().clamp_min(1e-12)).item())
+        for n, b in bn_buffers(work).items()
+    }
     return {**out, "clean_after": after, "bn_drift": drift, "eps": eps, "batch_size": batch_size}
 
 
@@ -218,9 +233,16 @@ def _probe_hooks(net, rows, tols):
             steps = range(go.shape[0]) if neuron else [None]
             for t in steps:
                 a, b = (go[t], go[t]) if neuron else (gi, go)  # an ATan row: its input and output share zeros
-                rows.append({"module": name, "type": "IF neuron (ATan)" if neuron else type(mod).__name__, "t": t,
-                             **{f"zero_in{k}": _zero_frac(a, tol) for k, tol in tols.items()},
-                             **{f"zero_out{k}": _zero_frac(b, tol) for k, tol in tols.items()}})
+                rows.append(
+                    {
+                        "module": name,
+                        "type": "IF neuron (ATan)" if neuron else type(mod).__name__,
+                        "t": t,
+                        **{f"zero_in{k}": _zero_frac(a, tol) for k, tol in tols.items()},
+                        **{f"zero_out{k}": _zero_frac(b, tol) for k, tol in tols.items()},
+                    }
+                )
+
         handles.append(m.register_full_backward_hook(hook))
     return handles
 

@@ -37,8 +37,15 @@ def build_classifier(cfg: Config, num_classes: int, in_channels: int = 3) -> Spi
     """
     seed_everything(cfg.seed)
     m = cfg.model
-    net = build_model(m.arch, num_classes, pool=m.pool, in_channels=in_channels, width=m.width,
-                      detach_reset=m.detach_reset, neuron=m.neuron)
+    net = build_model(
+        m.arch,
+        num_classes,
+        pool=m.pool,
+        in_channels=in_channels,
+        width=m.width,
+        detach_reset=m.detach_reset,
+        neuron=m.neuron,
+    )
     if cfg.train.fast:
         accelerate(net, neurons=True, gemm_wgrad=True)
     return SpikingClassifier(net, build_encoder(m.encoder, T=m.T, K=m.K, weighted=m.weighted))
@@ -60,16 +67,21 @@ def load_data(cfg: Config, split: str) -> ImageSet:
 
 def check_data(cfg: Config) -> None:
     """Fail before any training if the dataset cannot give what the config asks for (sizes per class)."""
-    for split, n, train in (("train", cfg.data.n_per_class, True), ("test", cfg.data.test_per_class, False),
-                            ("eval", cfg.data.eval_per_class, False)):
+    for split, n, train in (
+        ("train", cfg.data.n_per_class, True),
+        ("test", cfg.data.test_per_class, False),
+        ("eval", cfg.data.eval_per_class, False),
+    ):
         if n is None:
             continue
         ds = load_dataset(cfg.data.dataset, train=train, pixels=cfg.data.pixels)
         have = int(torch.bincount(ds.targets).min()) if len(ds) else 0
         if n > have:
             key = {"train": "n_per_class", "test": "test_per_class", "eval": "eval_per_class"}[split]
-            raise SnnlibError(f"config {cfg.name!r}: data.{key}={n}, but {cfg.data.dataset} has only {have} "
-                              f"{'training' if train else 'test'} images in its smallest class; lower data.{key}")
+            raise SnnlibError(
+                f"config {cfg.name!r}: data.{key}={n}, but {cfg.data.dataset} has only {have} "
+                f"{'training' if train else 'test'} images in its smallest class; lower data.{key}"
+            )
 
 
 def in_channels_of(ds: ImageSet) -> int:

@@ -41,7 +41,9 @@ def load_checkpoint(path: Path, map_location="cpu", fmt: str = CHECKPOINT_FORMAT
     """Load a file written by :func:`save_checkpoint`; clear errors for anything else."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist (train the config first: python -m snnlib train CONFIG)")
+        raise CheckpointError(
+            f"checkpoint {path} does not exist (train the config first: python -m snnlib train CONFIG)"
+        )
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
@@ -101,8 +103,10 @@ def _zoo_state(cfg: Config, device) -> dict:
     if want is None:
         raise CheckpointError(f"{path} is not listed in {path.parent / MANIFEST}; publish it again")
     if sha256(path) != want:
-        raise CheckpointError(f"{path} does not match its SHA-256 in {path.parent / MANIFEST} (corrupted or "
-                              f"edited); restore it with git checkout")
+        raise CheckpointError(
+            f"{path} does not match its SHA-256 in {path.parent / MANIFEST} (corrupted or "
+            f"edited); restore it with git checkout"
+        )
     return load_checkpoint(path, device, fmt=WEIGHTS_FORMAT)
 
 

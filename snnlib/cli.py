@@ -38,8 +38,13 @@ examples.pt (the worst case's adversarial examples, checked by --verify) into --
 
 def _common(p):
     p.add_argument("config", metavar="CONFIG", help="YAML file, or a config name in configs/<profile>/")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config field, e.g. --set train.epochs=2 (repeatable; validated like the file)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field, e.g. --set train.epochs=2 (repeatable; validated like the file)",
+    )
     p.add_argument("--device", default=None, help="cpu or cuda[:N] (default: SNNLIB_DEVICE, else cpu)")
     p.add_argument("--out", metavar="DIR", help="put checkpoints under DIR/runs and results under DIR/results")
     p.add_argument("--force", action="store_true", help="recompute even if a result for this config exists")
@@ -56,67 +61,138 @@ def _version() -> str:
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m snnlib", description=__doc__.splitlines()[0].replace("``", ""),
-                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m snnlib",
+        description=__doc__.splitlines()[0].replace("``", ""),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--version", action="version", version=f"snnlib {_version()}")
     sub = ap.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train a config (skipped if its finished result exists)",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    t = sub.add_parser(
+        "train",
+        help="train a config (skipped if its finished result exists)",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _common(t)
     t.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint")
-    e = sub.add_parser("evaluate", help="clean, FGSM and PGD accuracy of a trained config",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    e = sub.add_parser(
+        "evaluate",
+        help="clean, FGSM and PGD accuracy of a trained config",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _common(e)
     e.add_argument("--checkpoint", metavar="PATH", help="evaluate this checkpoint instead of the run's best")
     from .attacks import THREATS
 
-    e.add_argument("--threat", choices=list(THREATS),
-                   help="a registered threat model: " + "; ".join(f"{k}: {t.label}" for k, t in THREATS.items()))
-    e.add_argument("--suite", choices=["standard", "audit"], default="standard",
-                   help="standard: clean/FGSM/PGD (+ eps sweep); audit: the gradient-obfuscation audit")
+    e.add_argument(
+        "--threat",
+        choices=list(THREATS),
+        help="a registered threat model: " + "; ".join(f"{k}: {t.label}" for k, t in THREATS.items()),
+    )
+    e.add_argument(
+        "--suite",
+        choices=["standard", "audit"],
+        default="standard",
+        help="standard: clean/FGSM/PGD (+ eps sweep); audit: the gradient-obfuscation audit",
+    )
     b = sub.add_parser("bench", help="time snnlib against the authors' pipeline, same weights and batch")
     b.add_argument("--quick", action="store_true", help="reduced form for CI: small sizes, checks equality of results")
-    b.add_argument("--form", choices=["full", "quick", "build"], default=None,
-                   help="full (default); quick (= --quick); build: the paper's setting once, single-threaded, as the "
-                        "book shows it (cached per commit and machine in results/bench/cpu-build.json)")
+    b.add_argument(
+        "--form",
+        choices=["full", "quick", "build"],
+        default=None,
+        help="full (default); quick (= --quick); build: the paper's setting once, single-threaded, as the "
+        "book shows it (cached per commit and machine in results/bench/cpu-build.json)",
+    )
     b.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
     b.add_argument("--repeats", type=int, default=None, help="timed repetitions per measurement")
     b.add_argument("--out", metavar="FILE", help="write the result JSON here (default results/bench/<device>.json)")
-    b.add_argument("--threads", type=int, default=None,
-                   help="CPU threads (default torch's; 1 on a shared machine: the headline then uses CPU time)")
+    b.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads (default torch's; 1 on a shared machine: the headline then uses CPU time)",
+    )
     b.add_argument("--batches", metavar="B0,B1", help="the paper's batch and a larger one (default 16,32)")
-    b.add_argument("--extra", action="append", default=[], choices=["bf16", "compile"],
-                   help="also time snnlib's path with bf16 autocast / torch.compile (for CUDA; repeatable)")
-    a = sub.add_parser("audit", help="audit any PyTorch model for gradient obfuscation: a report card",
-                       epilog=AUDIT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    a.add_argument("--model", required=True, metavar="MODEL",
-                   help="path/to/file.py:callable, package.module:callable, or a project config name (sew18_max)")
+    b.add_argument(
+        "--extra",
+        action="append",
+        default=[],
+        choices=["bf16", "compile"],
+        help="also time snnlib's path with bf16 autocast / torch.compile (for CUDA; repeatable)",
+    )
+    a = sub.add_parser(
+        "audit",
+        help="audit any PyTorch model for gradient obfuscation: a report card",
+        epilog=AUDIT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    a.add_argument(
+        "--model",
+        required=True,
+        metavar="MODEL",
+        help="path/to/file.py:callable, package.module:callable, or a project config name (sew18_max)",
+    )
     a.add_argument("--checkpoint", metavar="FILE", help="a state_dict file, loaded with weights_only=True")
     a.add_argument("--data", metavar="DATASET", help="cifar10, cifar100, imagefolder:PATH (default: the config's)")
     a.add_argument("--n", type=int, default=100, help="seeded, stratified test images (default 100)")
-    a.add_argument("--eps", type=float, default=None,
-                   help="budget in pixel units: l_inf (default 8/255) or, with --norm l2, the l2 radius (default 0.5)")
-    a.add_argument("--norm", choices=["linf", "l2"], default="linf",
-                   help="threat model: linf (the full suite) or l2 (torchattacks' APGD-CE/DLR, PGD-L2, Square)")
-    a.add_argument("--verify", metavar="DIR",
-                   help="check an audit's DIR/examples.pt against --model: in the eps-ball and [0,1], misclassified")
-    a.add_argument("--budget", choices=["quick", "standard", "full"], default="quick",
-                   help="quick: minutes on a CPU; standard: the book's suite; full: + AutoAttack and full black-box")
+    a.add_argument(
+        "--eps",
+        type=float,
+        default=None,
+        help="budget in pixel units: l_inf (default 8/255) or, with --norm l2, the l2 radius (default 0.5)",
+    )
+    a.add_argument(
+        "--norm",
+        choices=["linf", "l2"],
+        default="linf",
+        help="threat model: linf (the full suite) or l2 (torchattacks' APGD-CE/DLR, PGD-L2, Square)",
+    )
+    a.add_argument(
+        "--verify",
+        metavar="DIR",
+        help="check an audit's DIR/examples.pt against --model: in the eps-ball and [0,1], misclassified",
+    )
+    a.add_argument(
+        "--budget",
+        choices=["quick", "standard", "full"],
+        default="quick",
+        help="quick: minutes on a CPU; standard: the book's suite; full: + AutoAttack and full black-box",
+    )
     a.add_argument("--out", metavar="DIR", default="audit-out", help="where report.json, report.md go (audit-out/)")
     a.add_argument("--device", default=None, help="cpu or cuda[:N] (default: SNNLIB_DEVICE, else cpu)")
     a.add_argument("--seed", type=int, default=0, help="seed of the image selection and of every attack")
-    a.add_argument("--normalize", nargs=2, metavar=("MEAN", "STD"),
-                   help="the model expects (x - MEAN) / STD, per channel, comma-separated (e.g. 0.49,0.48,0.45 "
-                        "0.25,0.24,0.26); attacks stay in pixel space [0,1]")
-    a.add_argument("--time-major", type=int, metavar="T",
-                   help="repeat the image over T steps as [T,B,C,H,W] and average the model's [T,B,K] output over T "
-                        "(0: average only)")
-    a.add_argument("--fail-on", action="append", metavar="RULE",
-                   help="exit with status 1 if 'flags' (any red flag fires) or 'worst-below:X' (worst-case accuracy "
-                        "below X, a fraction); repeatable")
+    a.add_argument(
+        "--normalize",
+        nargs=2,
+        metavar=("MEAN", "STD"),
+        help="the model expects (x - MEAN) / STD, per channel, comma-separated (e.g. 0.49,0.48,0.45 "
+        "0.25,0.24,0.26); attacks stay in pixel space [0,1]",
+    )
+    a.add_argument(
+        "--time-major",
+        type=int,
+        metavar="T",
+        help="repeat the image over T steps as [T,B,C,H,W] and average the model's [T,B,K] output over T "
+        "(0: average only)",
+    )
+    a.add_argument(
+        "--fail-on",
+        action="append",
+        metavar="RULE",
+        help="exit with status 1 if 'flags' (any red flag fires) or 'worst-below:X' (worst-case accuracy "
+        "below X, a fraction); repeatable",
+    )
     a.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    pub = sub.add_parser("publish", help="copy a trained config's best weights into models/<profile>/ (with SHA-256)",
-                         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    pub = sub.add_parser(
+        "publish",
+        help="copy a trained config's best weights into models/<profile>/ (with SHA-256)",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _common(pub)
     gc = sub.add_parser("gpu-check", help="everything a lent GPU should measure, in one run (results/gpu/)")
     gc.add_argument("--dry-run", action="store_true", help="the same steps on the CPU at tiny sizes")
@@ -125,9 +201,14 @@ def parser() -> argparse.ArgumentParser:
     gc.add_argument("--seconds", type=float, default=540, help="seconds the training parts may take in all")
     f = sub.add_parser("figures", help="export every figure (PDF, PNG) and table (CSV, LaTeX) to figures/")
     f.add_argument("--out", metavar="DIR", help="folder to write to (default figures/)")
-    sv = sub.add_parser("seed-variance", help="borrow another profile's between-seed variance for this profile's "
-                        "one-seed models (results/<profile>/seed-variance.json)")
-    sv.add_argument("--from", dest="source", default="quick", help="profile whose cached seed replicates to use (quick)")
+    sv = sub.add_parser(
+        "seed-variance",
+        help="borrow another profile's between-seed variance for this profile's "
+        "one-seed models (results/<profile>/seed-variance.json)",
+    )
+    sv.add_argument(
+        "--from", dest="source", default="quick", help="profile whose cached seed replicates to use (quick)"
+    )
     _add_reproduce(sub)
     return ap
 
@@ -136,30 +217,55 @@ def _add_reproduce(sub):
     from .executors import EXECUTORS, TIME_FORMAT
     from .reproduce import STAGES
 
-    r = sub.add_parser("reproduce", help="every result the book reads for the named configs (cached; resumable)",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    r = sub.add_parser(
+        "reproduce",
+        help="every result the book reads for the named configs (cached; resumable)",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     r.add_argument("configs", nargs="*", metavar="CONFIG", help="config names of the profile (SNNLIB_PROFILE)")
     r.add_argument("--all", action="store_true", help="every config of the profile")
-    r.add_argument("--jobs", type=int, default=1, metavar="N",
-                   help="run the configs in N processes of cpus/N threads each (train all first, then the rest)")
+    r.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run the configs in N processes of cpus/N threads each (train all first, then the rest)",
+    )
     r.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated subset of {','.join(STAGES)}")
     r.add_argument("-q", "--quiet", action="store_true", help="no per-epoch log lines")
     r.add_argument("--out", metavar="DIR", help="put checkpoints under DIR/runs and results under DIR/results")
-    r.add_argument("--executor", choices=EXECUTORS, default="pool",
-                   help="pool: this machine's processes (--jobs); local: one submitit job per config on this machine "
-                        "(--jobs at a time); slurm: one Slurm job per config, a job array per wave; debug: in this "
-                        "process (tests). Job logs: runs/<profile>/jobs/<job id>/")
+    r.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="pool",
+        help="pool: this machine's processes (--jobs); local: one submitit job per config on this machine "
+        "(--jobs at a time); slurm: one Slurm job per config, a job array per wave; debug: in this "
+        "process (tests). Job logs: runs/<profile>/jobs/<job id>/",
+    )
     c = r.add_argument_group("cluster options (--executor local|slurm; flags win over --cluster-config)")
     c.add_argument("--partition", help="Slurm partition")
     c.add_argument("--gpus-per-job", type=int, metavar="N", help="GPUs per job (then SNNLIB_DEVICE defaults to cuda)")
     c.add_argument("--cpus-per-job", type=int, metavar="N", help="CPUs (and torch threads) per job (default 1)")
-    c.add_argument("--time", metavar="LIMIT", help=f"time limit per job: {TIME_FORMAT} (default 1-00:00:00; "
-                                                   "a job that runs out is requeued and resumes its training)")
+    c.add_argument(
+        "--time",
+        metavar="LIMIT",
+        help=f"time limit per job: {TIME_FORMAT} (default 1-00:00:00; "
+        "a job that runs out is requeued and resumes its training)",
+    )
     c.add_argument("--array-parallelism", type=int, metavar="N", help="at most N jobs of a wave at once")
-    c.add_argument("--sbatch-arg", action="append", default=[], metavar="KEY=VALUE",
-                   help="any other sbatch option, e.g. --sbatch-arg mem=16G --sbatch-arg qos=high (repeatable)")
-    c.add_argument("--cluster-config", metavar="FILE", help="YAML with partition, gpus_per_job, cpus_per_job, time, "
-                                                            "array_parallelism, sbatch_args (a mapping)")
+    c.add_argument(
+        "--sbatch-arg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other sbatch option, e.g. --sbatch-arg mem=16G --sbatch-arg qos=high (repeatable)",
+    )
+    c.add_argument(
+        "--cluster-config",
+        metavar="FILE",
+        help="YAML with partition, gpus_per_job, cpus_per_job, time, array_parallelism, sbatch_args (a mapping)",
+    )
     c.add_argument("--jobs-dir", metavar="DIR", help="folder of the job logs (default runs/<profile>/jobs/)")
 
 
@@ -174,8 +280,7 @@ def cmd_train(args) -> dict:
 
     cfg = _load(args)
     r = train.train(cfg, device=args.device or config.device(), resume=args.resume, force=args.force)
-    return {"command": "train", "run_id": cfg.run_id, "metrics": r["final"],
-            "result_file": r.get("result_file")}
+    return {"command": "train", "run_id": cfg.run_id, "metrics": r["final"], "result_file": r.get("result_file")}
 
 
 def cmd_evaluate(args) -> dict:
@@ -190,8 +295,13 @@ def cmd_evaluate(args) -> dict:
         r = audit.run_config(cfg, device=args.device or config.device(), force=args.force)
     else:
         r = experiments.evaluate(cfg, device=args.device, force=args.force, checkpoint=args.checkpoint)
-    return {"command": "evaluate", "suite": args.suite, "run_id": cfg.run_id, "metrics": r["final"],
-            "result_file": r.get("result_file")}
+    return {
+        "command": "evaluate",
+        "suite": args.suite,
+        "run_id": cfg.run_id,
+        "metrics": r["final"],
+        "result_file": r.get("result_file"),
+    }
 
 
 def cmd_bench(args) -> dict:
@@ -206,8 +316,16 @@ def cmd_bench(args) -> dict:
     if args.form == "build" and not (args.out or args.repeats or args.threads or batches or args.extra):
         r = bench.for_build()  # the measurement the book shows, once per commit and machine
         return {k: r[k] for k in ("command", "final", "result_file") if k in r}
-    return bench.run(quick=args.quick, device=args.device, repeats=args.repeats, out=args.out,
-                     threads=args.threads, batches=batches, extras=args.extra, form=args.form)
+    return bench.run(
+        quick=args.quick,
+        device=args.device,
+        repeats=args.repeats,
+        out=args.out,
+        threads=args.threads,
+        batches=batches,
+        extras=args.extra,
+        form=args.form,
+    )
 
 
 def cmd_audit(args) -> dict:
@@ -219,23 +337,42 @@ def cmd_audit(args) -> dict:
 
     rules = parse_fail_on(args.fail_on)  # before the long run
     if ":" not in args.model and (args.normalize or args.time_major is not None):
-        raise SnnlibError("--normalize and --time-major are for --model file.py:callable; a project config's model "
-                          "already takes images in [0,1] and returns logits")
+        raise SnnlibError(
+            "--normalize and --time-major are for --model file.py:callable; a project config's model "
+            "already takes images in [0,1] and returns logits"
+        )
     device = args.device or config.device()
     if args.verify:
         return _verify_audit(args, device)
     model, label, cfg = load_model(args.model, args.checkpoint, device)
     x, y, k = load_images(args.data, args.n, args.seed, cfg)
-    rep = audit(model, x, y, budget=args.budget, eps=args.eps, seed=args.seed, device=device, n_classes=k,
-                label=label, progress=False if args.quiet else None, normalize=args.normalize,
-                time_major=args.time_major, norm=args.norm,
-                dataset=args.data or (cfg.data.dataset if cfg is not None else None))
+    rep = audit(
+        model,
+        x,
+        y,
+        budget=args.budget,
+        eps=args.eps,
+        seed=args.seed,
+        device=device,
+        n_classes=k,
+        label=label,
+        progress=False if args.quiet else None,
+        normalize=args.normalize,
+        time_major=args.time_major,
+        norm=args.norm,
+        dataset=args.data or (cfg.data.dataset if cfg is not None else None),
+    )
     files = rep.save(args.out)
     c = rep.card
-    out = {"command": "audit", "model": label, "metrics": {k: c[k] for k in ("clean_acc", "pgd7_acc", "worst_case_acc",
-                                                                            "worst_case_interval", "cause")},
-           "result_file": files["json"], "card": files["markdown"], "examples": files.get("examples"),
-           "model_info": files.get("model_info")}
+    out = {
+        "command": "audit",
+        "model": label,
+        "metrics": {k: c[k] for k in ("clean_acc", "pgd7_acc", "worst_case_acc", "worst_case_interval", "cause")},
+        "result_file": files["json"],
+        "card": files["markdown"],
+        "examples": files.get("examples"),
+        "model_info": files.get("model_info"),
+    }
     failed = failures(c, rules)
     if failed:
         print(json.dumps({**out, "failed": failed}, default=str))
@@ -254,8 +391,11 @@ def _verify_audit(args, device) -> dict:
     out = {"command": "audit --verify", "folder": args.verify, **v}
     if not v["verified"]:
         print(json.dumps(out, default=str))
-        print(f"verify failed: {v['not_confirmed']} of {v['examples']} stored examples are classified correctly "
-              f"(positions {v['not_confirmed_index'][:10]})", file=sys.stderr)
+        print(
+            f"verify failed: {v['not_confirmed']} of {v['examples']} stored examples are classified correctly "
+            f"(positions {v['not_confirmed_index'][:10]})",
+            file=sys.stderr,
+        )
         raise SystemExit(1)
     print(verify.line(v), file=sys.stderr)
     return out
@@ -279,8 +419,13 @@ def cmd_publish(args) -> dict:
     cfg = _load(args)
     r = train.ensure_trained(cfg, args.device or config.device())
     path = checkpoints.publish(cfg)
-    return {"command": "publish", "run_id": cfg.run_id, "metrics": r["final"], "result_file": str(path),
-            "sha256": checkpoints.sha256(path)}
+    return {
+        "command": "publish",
+        "run_id": cfg.run_id,
+        "metrics": r["final"],
+        "result_file": str(path),
+        "sha256": checkpoints.sha256(path),
+    }
 
 
 def cmd_reproduce(args) -> dict:
@@ -293,16 +438,25 @@ def cmd_reproduce(args) -> dict:
         raise SnnlibError("reproduce needs config names or --all, and --jobs of at least 1")
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
     log = (lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
-    flags = {"partition": args.partition, "gpus_per_job": args.gpus_per_job, "cpus_per_job": args.cpus_per_job,
-             "time": args.time, "array_parallelism": args.array_parallelism}
+    flags = {
+        "partition": args.partition,
+        "gpus_per_job": args.gpus_per_job,
+        "cpus_per_job": args.cpus_per_job,
+        "time": args.time,
+        "array_parallelism": args.array_parallelism,
+    }
     if args.executor != "pool":
         from . import executors
 
         opts = executors.options(args.cluster_config, args.sbatch_arg, **flags)
         files = executors.run(names, stages, args.executor, opts, args.jobs, log, args.jobs_dir)
         return {"command": "reproduce", "executor": args.executor, "files": files}
-    given = {**flags, "sbatch_arg": args.sbatch_arg or None, "cluster_config": args.cluster_config,
-             "jobs_dir": args.jobs_dir}
+    given = {
+        **flags,
+        "sbatch_arg": args.sbatch_arg or None,
+        "cluster_config": args.cluster_config,
+        "jobs_dir": args.jobs_dir,
+    }
     given = [f"--{k.replace('_', '-')}" for k, v in given.items() if v is not None]
     if given:
         raise SnnlibError(f"{', '.join(given)} apply to --executor local or slurm, not to the default process pool")
@@ -316,21 +470,38 @@ def cmd_seed_variance(args) -> dict:
     from .report.seeds import write_borrowed
 
     out = write_borrowed(args.source)
-    return {"command": "seed-variance", "source": out["source_profile"], "target": out["target_profile"],
-            "sd_points": out["sd_points"], "variance": out["variance"]}
+    return {
+        "command": "seed-variance",
+        "source": out["source_profile"],
+        "target": out["target_profile"],
+        "sd_points": out["sd_points"],
+        "variance": out["variance"],
+    }
 
 
-COMMANDS = {"seed-variance": cmd_seed_variance, "reproduce": cmd_reproduce, "train": cmd_train, "evaluate": cmd_evaluate, "bench": cmd_bench, "figures": cmd_figures,
-            "publish": cmd_publish, "audit": cmd_audit, "gpu-check": cmd_gpu_check}
+COMMANDS = {
+    "seed-variance": cmd_seed_variance,
+    "reproduce": cmd_reproduce,
+    "train": cmd_train,
+    "evaluate": cmd_evaluate,
+    "bench": cmd_bench,
+    "figures": cmd_figures,
+    "publish": cmd_publish,
+    "audit": cmd_audit,
+    "gpu-check": cmd_gpu_check,
+}
 
 
 def final_line(out: dict) -> dict:
     """Every command's last line of JSON has the same fields first: command, status, result files, key figures
     (``metrics``); whatever else the command returns follows them."""
     files = out.get("result_files", out.get("result_file", out.get("files")))
-    head = {"command": out.get("command"), "status": out.get("status", "ok"),
-            "result_files": files if isinstance(files, (list, dict)) or files is None else [files],
-            "metrics": out.get("metrics", out.get("final", {}))}
+    head = {
+        "command": out.get("command"),
+        "status": out.get("status", "ok"),
+        "result_files": files if isinstance(files, (list, dict)) or files is None else [files],
+        "metrics": out.get("metrics", out.get("final", {})),
+    }
     return {**head, **{k: v for k, v in out.items() if k not in head}}
 
 

@@ -31,13 +31,49 @@ import yaml
 
 from .data import dataset_kind
 from .errors import SnnlibError, check_choice
-from .places import (PROFILES, cache_dir, data_root, device, figures_dir, output_root, profile, project_root,
-                     results_dir, runs_dir, set_output_root, zoo_dir)
+from .places import (
+    PROFILES,
+    cache_dir,
+    data_root,
+    device,
+    figures_dir,
+    output_root,
+    profile,
+    project_root,
+    results_dir,
+    runs_dir,
+    set_output_root,
+    zoo_dir,
+)
 
-__all__ = ["Config", "DataConfig", "ModelConfig", "TrainConfig", "AttackConfig", "from_dict", "load_config",
-           "AdversarialConfig", "with_overrides", "replicates", "resolve", "config_path", "load_profile", "content_hash", "PROFILES",
-           "cache_dir", "data_root", "device", "figures_dir", "output_root", "profile", "project_root",
-           "results_dir", "runs_dir", "set_output_root", "zoo_dir"]
+__all__ = [
+    "Config",
+    "DataConfig",
+    "ModelConfig",
+    "TrainConfig",
+    "AttackConfig",
+    "from_dict",
+    "load_config",
+    "AdversarialConfig",
+    "with_overrides",
+    "replicates",
+    "resolve",
+    "config_path",
+    "load_profile",
+    "content_hash",
+    "PROFILES",
+    "cache_dir",
+    "data_root",
+    "device",
+    "figures_dir",
+    "output_root",
+    "profile",
+    "project_root",
+    "results_dir",
+    "runs_dir",
+    "set_output_root",
+    "zoo_dir",
+]
 
 
 def _choice(*options):
@@ -62,8 +98,12 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    arch: str = field(default="sew_resnet18", metadata=_choice(
-        "sew_resnet18", "sew_resnet34", "sew_resnet50", "spiking_resnet18", "spiking_resnet34", "spiking_resnet50"))
+    arch: str = field(
+        default="sew_resnet18",
+        metadata=_choice(
+            "sew_resnet18", "sew_resnet34", "sew_resnet50", "spiking_resnet18", "spiking_resnet34", "spiking_resnet50"
+        ),
+    )
     pool: str = field(default="max", metadata=_choice("max", "avg"))
     width: int = 64
     detach_reset: typing.Optional[bool] = None  # None: the authors' (True for SEW, False for Spiking-ResNet)
@@ -166,8 +206,14 @@ class Config:
         a = dict(d["attack"])
         if a["bn"] != "train":  # with BN in eval mode an image's result does not depend on its batch
             a.pop("batch_size"), a.pop("batch_order", None)
-        return content_hash({"train": self.train_key(), "attack": a, "test": d["data"]["test_per_class"],
-                      "eval": d["data"]["eval_per_class"]})
+        return content_hash(
+            {
+                "train": self.train_key(),
+                "attack": a,
+                "test": d["data"]["test_per_class"],
+                "eval": d["data"]["eval_per_class"],
+            }
+        )
 
     @property
     def run_id(self) -> str:
@@ -183,8 +229,11 @@ def replicates(cfg: Config) -> list[Config]:
     """``cfg`` and one copy per seed in ``cfg.replicates``: same data selection, other training seed."""
     out = [cfg]
     for s in cfg.replicates:
-        out.append(with_overrides(cfg, [f"name={cfg.name}-s{s}", f"seed={s}", f"data.split_seed={cfg.split_seed}",
-                                        "replicates=[]"]))
+        out.append(
+            with_overrides(
+                cfg, [f"name={cfg.name}-s{s}", f"seed={s}", f"data.split_seed={cfg.split_seed}", "replicates=[]"]
+            )
+        )
     return out
 
 
@@ -192,11 +241,18 @@ def replicates(cfg: Config) -> list[Config]:
 #: they hold the value the old results were computed with, so a new setting never invalidates a finished
 #: result. ``data.pixels`` is the exception that proves it: the results before it were computed on the
 #: JPEG copy, so ``jpeg`` keeps their keys and the new default ``lossless`` gives new ones.
-LATE_FIELDS = {("data", "split_seed"): None, ("data", "pixels"): "jpeg", ("replicates",): [], ("role",): "paper",
-               ("train", "adversarial", "encoder_grad"): "ste",
-               ("train", "adversarial"): {"method": "none", "eps": 8 / 255, "alpha": None, "steps": 7},
-               ("train", "threads"): None, ("train", "robust_val"): 0, ("train", "flush_denormals"): False,
-               ("attack", "batch_order"): "dataset"}
+LATE_FIELDS = {
+    ("data", "split_seed"): None,
+    ("data", "pixels"): "jpeg",
+    ("replicates",): [],
+    ("role",): "paper",
+    ("train", "adversarial", "encoder_grad"): "ste",
+    ("train", "adversarial"): {"method": "none", "eps": 8 / 255, "alpha": None, "steps": 7},
+    ("train", "threads"): None,
+    ("train", "robust_val"): 0,
+    ("train", "flush_denormals"): False,
+    ("attack", "batch_order"): "dataset",
+}
 
 
 def _strip_late(d: dict) -> dict:
@@ -212,7 +268,6 @@ def _strip_late(d: dict) -> dict:
 def content_hash(d) -> str:
     """SHA-1 of a JSON-able object with sorted keys: the key of cached results."""
     return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()
-
 
 
 # ------------------------------------------------------------------ validation
@@ -286,15 +341,29 @@ def _build(cls, raw, path):
 
 
 def _check_values(cfg, path):
-    positive = {"width", "T", "K", "epochs", "batch_size", "eval_batch_size", "n_per_class", "test_per_class",
-                "eval_per_class", "pgd_steps", "steps", "threads"}
+    positive = {
+        "width",
+        "T",
+        "K",
+        "epochs",
+        "batch_size",
+        "eval_batch_size",
+        "n_per_class",
+        "test_per_class",
+        "eval_per_class",
+        "pgd_steps",
+        "steps",
+        "threads",
+    }
     for f in dataclasses.fields(cfg):
         v = getattr(cfg, f.name)
         if f.name in positive and v is not None and not isinstance(v, dict) and v < 1:
             raise SnnlibError(f"{path}.{f.name} must be >= 1, got {v}")
     if isinstance(cfg, AttackConfig):
         if not 0 <= cfg.eps <= 1 or any(not 0 <= e <= 1 for e in cfg.eps_sweep):
-            raise SnnlibError(f"{path}.eps and eps_sweep must lie in [0, 1] (pixel units), got {cfg.eps}, {cfg.eps_sweep}")
+            raise SnnlibError(
+                f"{path}.eps and eps_sweep must lie in [0, 1] (pixel units), got {cfg.eps}, {cfg.eps_sweep}"
+            )
     if isinstance(cfg, AdversarialConfig):
         if not 0 <= cfg.eps <= 1:
             raise SnnlibError(f"{path}.eps must lie in [0, 1] (pixel units), got {cfg.eps}")
@@ -344,8 +413,10 @@ def load_config(path, overrides=()) -> Config:
     path = Path(path)
     if not path.is_file():
         here = sorted(p.stem for p in (project_root() / "configs" / profile()).glob("*.yaml"))
-        raise SnnlibError(f"config file {path} not found; configs of the profile {profile()!r} (SNNLIB_PROFILE): "
-                          f"{', '.join(here) or 'none'}")
+        raise SnnlibError(
+            f"config file {path} not found; configs of the profile {profile()!r} (SNNLIB_PROFILE): "
+            f"{', '.join(here) or 'none'}"
+        )
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
@@ -367,7 +438,7 @@ def resolve(name_or_path, profile_name: str | None = None) -> Path:
     if p.is_file():
         return p
     if p.suffix == "" and p.parent == Path("."):
-        for prof in ([profile_name] if profile_name else [profile(), *PROFILES]):
+        for prof in [profile_name] if profile_name else [profile(), *PROFILES]:
             cand = project_root() / "configs" / prof / f"{p}.yaml"
             if cand.is_file():
                 return cand

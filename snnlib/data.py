@@ -88,8 +88,7 @@ class ImageSet(torch.utils.data.Dataset):
     def subset(self, idx) -> "ImageSet":
         idx = torch.as_tensor(idx, dtype=torch.long)
         scale = None if self.scale is None else self.scale[idx]
-        return ImageSet(self.images[idx], self.targets[idx], self.classes, self.source, scale, self.pixels,
-                        self.sha256)
+        return ImageSet(self.images[idx], self.targets[idx], self.classes, self.source, scale, self.pixels, self.sha256)
 
     @property
     def num_classes(self) -> int:
@@ -131,7 +130,7 @@ def batches(data, batch_size: int):
     if isinstance(data, (tuple, list)):
         x, y = data
         for i in range(0, len(y), batch_size):
-            yield x[i:i + batch_size], y[i:i + batch_size]
+            yield x[i : i + batch_size], y[i : i + batch_size]
     else:
         for i in range(0, len(data), batch_size):
             yield data.batch(torch.arange(i, min(i + batch_size, len(data))))
@@ -158,11 +157,11 @@ def dataset_kind(name: str) -> str:
     if not isinstance(name, str):
         raise SnnlibError(f"dataset name must be a string, got {name!r}")
     if name.startswith("imagefolder:"):
-        if not name[len("imagefolder:"):]:
+        if not name[len("imagefolder:") :]:
             raise SnnlibError("imagefolder needs a path: 'imagefolder:<path>' with train/<class>/ and test/<class>/")
         return "imagefolder"
     if name.startswith("npz:"):
-        if not name[len("npz:"):]:
+        if not name[len("npz:") :]:
             raise SnnlibError("npz needs a path: 'npz:<folder>' with train.npz and test.npz")
         return "npz"
     if name not in NUM_CLASSES:
@@ -230,7 +229,9 @@ def _load_imagefolder(path: Path, train: bool, cache_dir):
         )
     split = path / ("train" if train else "test")
     if not split.is_dir():
-        raise DataNotFoundError(f"{split} is missing; an ImageFolder tree needs {path}/train/<class>/ and {path}/test/<class>/")
+        raise DataNotFoundError(
+            f"{split} is missing; an ImageFolder tree needs {path}/train/<class>/ and {path}/test/<class>/"
+        )
     stamp = sum(f.stat().st_mtime_ns for f in split.iterdir())
     key = f"imagefolder|{split.resolve()}|{stamp}"
     return _cached(cache_dir, key, lambda: _read_imagefolder(split)), f"imagefolder:{path}"
@@ -256,8 +257,9 @@ def _load_torchvision(name: str, root: Path, train: bool, cache_dir):
     return (images, torch.tensor(ds.targets), list(ds.classes), None), f"torchvision:{name}:{root}"
 
 
-def events_to_frames(events: np.ndarray, T: int = DVS_T, frame_size: int = DVS_FRAME_SIZE,
-                     sensor_size: tuple = DVS_SENSOR) -> np.ndarray:
+def events_to_frames(
+    events: np.ndarray, T: int = DVS_T, frame_size: int = DVS_FRAME_SIZE, sensor_size: tuple = DVS_SENSOR
+) -> np.ndarray:
     """Cut an event stream into ``T`` frames of equal event count: ``int16 [T, 2, frame_size, frame_size]``.
 
     ``events`` is a structured array with fields ``t, x, y, p`` (tonic's
@@ -267,7 +269,11 @@ def events_to_frames(events: np.ndarray, T: int = DVS_T, frame_size: int = DVS_F
     """
     import tonic.transforms as tt
 
-    if not isinstance(events, np.ndarray) or events.dtype.names is None or not {"t", "x", "y", "p"} <= set(events.dtype.names):
+    if (
+        not isinstance(events, np.ndarray)
+        or events.dtype.names is None
+        or not {"t", "x", "y", "p"} <= set(events.dtype.names)
+    ):
         raise SnnlibError("events must be a numpy structured array with fields t, x, y, p (tonic's layout)")
     if len(events) < T:
         raise SnnlibError(f"an event stream needs at least T={T} events to cut into T frames, got {len(events)}")
@@ -347,8 +353,10 @@ def _load_root(kind: str, root: Path, train: bool, cache_dir):
     if is_imagefolder(root):
         loaded, source = _load_imagefolder(root, train, cache_dir)
         if len(loaded[2]) != NUM_CLASSES[kind]:
-            raise SnnlibError(f"{root} is an ImageFolder tree with {len(loaded[2])} classes, but {kind} has "
-                              f"{NUM_CLASSES[kind]}; point SNNLIB_DATA at the right data")
+            raise SnnlibError(
+                f"{root} is an ImageFolder tree with {len(loaded[2])} classes, but {kind} has "
+                f"{NUM_CLASSES[kind]}; point SNNLIB_DATA at the right data"
+            )
         return loaded, source, _tree_pixels(root), ""
     loaded, source = _load_torchvision(kind, root, train, cache_dir)
     return loaded, source, "lossless", ""
@@ -358,11 +366,11 @@ def _load_any(name: str, root: Path, train: bool, cache_dir):
     """``(loaded, source, pixels, sha256)`` of a dataset name (see :func:`load_dataset`)."""
     kind = dataset_kind(name)
     if kind == "imagefolder":
-        path = Path(name[len("imagefolder:"):]).expanduser()
+        path = Path(name[len("imagefolder:") :]).expanduser()
         loaded, source = _load_imagefolder(path, train, cache_dir)
         return loaded, source, _tree_pixels(path), ""
     if kind == "npz":
-        images, targets, classes, digest = npz.read_split(name[len("npz:"):], train)
+        images, targets, classes, digest = npz.read_split(name[len("npz:") :], train)
         return (images, targets, classes, None), name, "lossless", digest
     if kind == "cifar10-dvs":
         return (*_load_dvs(root, train, cache_dir), "lossless", "")
@@ -375,10 +383,15 @@ def check_pixels(ds: "ImageSet", pixels: str | None, name: str) -> None:
         return
     check_choice("data.pixels", pixels, PIXELS)
     if ds.pixels != pixels:
-        hint = ("point SNNLIB_DATA at the lossless arrays (e.g. ../shared/data/cifar10-npz)" if pixels == "lossless"
-                else "point SNNLIB_DATA at the JPEG ImageFolder copy (e.g. ../shared/data/cifar10-jpeg)")
-        raise SnnlibError(f"the config asks for {pixels} pixels (data.pixels), but {name} was read from "
-                          f"{ds.source}, whose pixels are {ds.pixels}; {hint}")
+        hint = (
+            "point SNNLIB_DATA at the lossless arrays (e.g. ../shared/data/cifar10-npz)"
+            if pixels == "lossless"
+            else "point SNNLIB_DATA at the JPEG ImageFolder copy (e.g. ../shared/data/cifar10-jpeg)"
+        )
+        raise SnnlibError(
+            f"the config asks for {pixels} pixels (data.pixels), but {name} was read from "
+            f"{ds.source}, whose pixels are {ds.pixels}; {hint}"
+        )
 
 
 def load_dataset(
@@ -404,8 +417,9 @@ def load_dataset(
     root = places.data_root() if root is None else Path(root).expanduser()
     cache_dir = places.cache_dir() if cache_dir is None else cache_dir
     (images, targets, classes, scale), source, kind_of_pixels, digest = _load_any(name, root, train, cache_dir)
-    ds = ImageSet(images, targets.long(), list(classes), source, scale, kind_of_pixels,
-                  digest or pixel_digest(images, targets))
+    ds = ImageSet(
+        images, targets.long(), list(classes), source, scale, kind_of_pixels, digest or pixel_digest(images, targets)
+    )
     check_pixels(ds, pixels, name)
     if n_per_class is not None:
         ds = ds.subset(stratified_indices(ds.targets, int(n_per_class), seed))

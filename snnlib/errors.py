@@ -25,9 +25,7 @@ class NotApplicable(SnnlibError):
 def check_choice(kind: str, value, choices) -> None:
     """Raise if ``value`` is not one of ``choices``, naming all of them."""
     if value not in choices:
-        raise SnnlibError(
-            f"unknown {kind} {value!r}; expected one of: {', '.join(map(str, choices))}"
-        )
+        raise SnnlibError(f"unknown {kind} {value!r}; expected one of: {', '.join(map(str, choices))}")
 
 
 def check_images(x, name: str = "images") -> None:
@@ -37,9 +35,7 @@ def check_images(x, name: str = "images") -> None:
     if not isinstance(x, torch.Tensor):
         raise SnnlibError(f"{name} must be a torch.Tensor of shape [B,C,H,W], got {type(x).__name__}")
     if x.dim() != 4:
-        raise SnnlibError(
-            f"{name} must have shape [B,C,H,W] (rank 4), got shape {tuple(x.shape)} (rank {x.dim()})"
-        )
+        raise SnnlibError(f"{name} must have shape [B,C,H,W] (rank 4), got shape {tuple(x.shape)} (rank {x.dim()})")
     if not x.is_floating_point():
         raise SnnlibError(f"{name} must be floating point in [0,1], got dtype {x.dtype}")
     if x.numel():

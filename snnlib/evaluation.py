@@ -18,15 +18,17 @@ from .data import ImageSet, batches, n_batches
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, ds: ImageSet, batch_size: int = 128, device="cpu",
-            desc=None) -> tuple[torch.Tensor, float]:
+def predict(
+    model: torch.nn.Module, ds: ImageSet, batch_size: int = 128, device="cpu", desc=None
+) -> tuple[torch.Tensor, float]:
     """Logits for a whole dataset (eval mode) and the mean cross-entropy loss."""
     was = model.training
     model.eval()
     out, loss = [], 0.0
     try:
-        for x, y in tqdm(batches(ds, batch_size), total=n_batches(ds, batch_size), desc=desc, disable=None,
-                         leave=False):
+        for x, y in tqdm(
+            batches(ds, batch_size), total=n_batches(ds, batch_size), desc=desc, disable=None, leave=False
+        ):
             logits = model(x.to(device)).float().cpu()
             loss += F.cross_entropy(logits, y, reduction="sum").item()
             out.append(logits)
@@ -41,9 +43,21 @@ def accuracy(model, ds: ImageSet, batch_size: int = 128, device="cpu") -> tuple[
     return (logits.argmax(1) == ds.targets).float().mean().item(), loss
 
 
-def evaluate(model, ds, eps: float = PAPER_EPS, alpha: float = 0.01, steps: int = 7, space: str = "pixel",
-             bn: str = "eval", eps_sweep=None, batch_size: int = 64, device="cpu", seed: int = 3407,
-             random_start: bool = True, batch_order: str = "dataset") -> dict:
+def evaluate(
+    model,
+    ds,
+    eps: float = PAPER_EPS,
+    alpha: float = 0.01,
+    steps: int = 7,
+    space: str = "pixel",
+    bn: str = "eval",
+    eps_sweep=None,
+    batch_size: int = 64,
+    device="cpu",
+    seed: int = 3407,
+    random_start: bool = True,
+    batch_order: str = "dataset",
+) -> dict:
     """Clean, FGSM and PGD accuracy of ``model`` on ``ds`` (paper Section 4.2, Tables 1-3, Fig. 2).
 
     ``eps_sweep`` adds FGSM and PGD accuracy at every listed eps (Fig. 2). Returns a dict with
@@ -80,8 +94,11 @@ def evaluate(model, ds, eps: float = PAPER_EPS, alpha: float = 0.01, steps: int 
         per[k][order] = torch.cat(v).cpu()
     acc = {k: v.float().mean().item() for k, v in per.items()}
     return {
-        "clean_acc": acc["clean"], "fgsm_acc": acc[f"fgsm@{float(eps)}"], "pgd_acc": acc[f"pgd@{float(eps)}"],
+        "clean_acc": acc["clean"],
+        "fgsm_acc": acc[f"fgsm@{float(eps)}"],
+        "pgd_acc": acc[f"pgd@{float(eps)}"],
         "sweep": [{"eps": e, "fgsm_acc": acc[f"fgsm@{e}"], "pgd_acc": acc[f"pgd@{e}"]} for e in epsilons],
-        "n": len(ds), "attack_time_s": time.time() - t0,
+        "n": len(ds),
+        "attack_time_s": time.time() - t0,
         "per_sample": {k: v.int().tolist() for k, v in per.items()},
     }

@@ -97,17 +97,23 @@ def options(cluster_config=None, sbatch_args=(), **flags) -> Cluster:
             raw["time"] = colon[1]
         if not isinstance(raw, dict) or set(raw) - fields:
             bad = sorted(set(raw) - fields) if isinstance(raw, dict) else raw
-            raise SnnlibError(f"--cluster-config {cluster_config}: unknown key(s) {bad}; expected some of: "
-                              f"{', '.join(sorted(fields))}")
+            raise SnnlibError(
+                f"--cluster-config {cluster_config}: unknown key(s) {bad}; expected some of: "
+                f"{', '.join(sorted(fields))}"
+            )
     raw.update({k: v for k, v in flags.items() if v is not None})
-    raw["sbatch_args"] = {**{str(k): str(v) for k, v in (raw.get("sbatch_args") or {}).items()},
-                          **parse_pairs(sbatch_args)}
+    raw["sbatch_args"] = {
+        **{str(k): str(v) for k, v in (raw.get("sbatch_args") or {}).items()},
+        **parse_pairs(sbatch_args),
+    }
     opts = Cluster(**raw)
     for key in ("gpus_per_job", "cpus_per_job", "array_parallelism"):
         v = getattr(opts, key)
         if v is not None and (not isinstance(v, int) or v < (0 if key == "gpus_per_job" else 1)):
-            raise SnnlibError(f"{key.replace('_', '-')} must be a whole number of at least "
-                              f"{0 if key == 'gpus_per_job' else 1}, got {v!r}")
+            raise SnnlibError(
+                f"{key.replace('_', '-')} must be a whole number of at least "
+                f"{0 if key == 'gpus_per_job' else 1}, got {v!r}"
+            )
     opts.time_min  # noqa: B018 (checks the format now, not at submission)
     return opts
 
@@ -116,8 +122,10 @@ def check_slurm() -> None:
     """Raise unless Slurm's ``sbatch`` and ``srun`` are on PATH."""
     missing = [c for c in ("sbatch", "srun") if shutil.which(c) is None]
     if missing:
-        raise SnnlibError(f"--executor slurm needs Slurm's {' and '.join(missing)} on PATH (not found); run on a "
-                          "cluster's login node, or try scripts/slurm-local.sh, or use --executor local")
+        raise SnnlibError(
+            f"--executor slurm needs Slurm's {' and '.join(missing)} on PATH (not found); run on a "
+            "cluster's login node, or try scripts/slurm-local.sh, or use --executor local"
+        )
 
 
 class ConfigJob:
@@ -163,8 +171,14 @@ def job_env(opts: Cluster) -> dict[str, str]:
     """What every job's environment needs: this process's places (absolute), threads, no progress bars."""
     env = {k: v for k, v in os.environ.items() if k.startswith("SNNLIB_")}
     threads = str(opts.cpus_per_job)
-    env.update(SNNLIB_HOME=str(places.project_root()), SNNLIB_DATA=str(places.data_root()),
-               SNNLIB_PROFILE=places.profile(), OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, TQDM_DISABLE="1")
+    env.update(
+        SNNLIB_HOME=str(places.project_root()),
+        SNNLIB_DATA=str(places.data_root()),
+        SNNLIB_PROFILE=places.profile(),
+        OMP_NUM_THREADS=threads,
+        MKL_NUM_THREADS=threads,
+        TQDM_DISABLE="1",
+    )
     if opts.gpus_per_job and "SNNLIB_DEVICE" not in env:
         env["SNNLIB_DEVICE"] = "cuda"
     return env
@@ -217,9 +231,15 @@ def executor(kind: str, folder: Path, opts: Cluster, wave_name: str = "reproduce
         ex.update_parameters(timeout_min=opts.time_min)
         return ex
     ex = submitit.SlurmExecutor(folder, max_num_timeout=10)
-    params = {"job_name": f"snnlib-{wave_name}", "time": opts.time_min, "cpus_per_task": opts.cpus_per_job,
-              "partition": opts.partition, "gpus_per_node": opts.gpus_per_job or None,
-              "array_parallelism": opts.array_parallelism or 256, "additional_parameters": opts.sbatch_args or None}
+    params = {
+        "job_name": f"snnlib-{wave_name}",
+        "time": opts.time_min,
+        "cpus_per_task": opts.cpus_per_job,
+        "partition": opts.partition,
+        "gpus_per_node": opts.gpus_per_job or None,
+        "array_parallelism": opts.array_parallelism or 256,
+        "additional_parameters": opts.sbatch_args or None,
+    }
     ex.update_parameters(**{k: v for k, v in params.items() if v is not None})
     return ex
 
@@ -258,7 +278,9 @@ def _queue(running: dict) -> set[str] | None:
     if not any(type(j).__name__ == "SlurmJob" for _, j in running.values()):
         return None
     try:
-        out = subprocess.run(["squeue", "-h", "-r", "-o", "%i"], check=False, capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            ["squeue", "-h", "-r", "-o", "%i"], check=False, capture_output=True, text=True, timeout=60
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return set(out.stdout.split()) if out.returncode == 0 else None
@@ -278,8 +300,10 @@ def _outcome(name: str, job, grace_s: float = 30) -> tuple[dict | None, str | No
         while not job.paths.result_pickle.exists() and time.time() - t0 < grace_s:
             time.sleep(1)
         if not job.paths.result_pickle.exists():
-            return None, (f"config {name!r} (job {job.job_id}) ended without a result (cancelled, killed, out of "
-                          f"memory or out of time?); log: {log_file}")
+            return None, (
+                f"config {name!r} (job {job.job_id}) ended without a result (cancelled, killed, out of "
+                f"memory or out of time?); log: {log_file}"
+            )
     err = job.exception()
     if err is None:
         return job.result(), None
@@ -334,14 +358,22 @@ def _slurm(folder: Path, opts: Cluster, calls: list[list[ConfigJob]], log, poll:
         try:
             out.append(_wave(None, [], 0, log, poll, running=running))
         except SnnlibError:
-            for _, j in (p for later in submitted[i + 1:] for p in later.values()):
+            for _, j in (p for later in submitted[i + 1 :] for p in later.values()):
                 j.cancel(check=False)
             raise
     return out
 
 
-def run(names, stages=STAGES, kind: str = "local", opts: Cluster | None = None, parallel: int = 1, log=print,
-        folder=None, poll: float | None = None) -> dict[str, dict[str, list[str]]]:
+def run(
+    names,
+    stages=STAGES,
+    kind: str = "local",
+    opts: Cluster | None = None,
+    parallel: int = 1,
+    log=print,
+    folder=None,
+    poll: float | None = None,
+) -> dict[str, dict[str, list[str]]]:
     """:func:`reproduce` of every config in ``names`` as submitit jobs of ``kind`` (``local``, ``slurm``,
     ``debug``), in two waves (:func:`waves`); ``parallel`` jobs at a time on this machine (``local``).
     Returns the files per stage of each config, as :func:`snnlib.reproduce.reproduce_parallel` does."""
@@ -356,8 +388,13 @@ def run(names, stages=STAGES, kind: str = "local", opts: Cluster | None = None, 
     cfgs = {n: config.load_config(p) for n, p in paths.items()}  # every name checked before anything is submitted
     folder = jobs_folder(folder)
     env, out_root = job_env(opts), str(places.output_root())
-    calls = [[ConfigJob(n, str(paths[n]), w, out_root, env, opts.cpus_per_job)
-              for n in sorted(names, key=lambda n: -_cost(cfgs[n], w))] for w in waves(stages)]
+    calls = [
+        [
+            ConfigJob(n, str(paths[n]), w, out_root, env, opts.cpus_per_job)
+            for n in sorted(names, key=lambda n: -_cost(cfgs[n], w))
+        ]
+        for w in waves(stages)
+    ]
     log(f"{kind} executor: {len(names)} config(s), {len(calls)} wave(s); job logs in {folder}/<job id>/")
     poll = poll if poll is not None else (5.0 if kind == "slurm" else 1.0)
     with _environ(env):

@@ -21,7 +21,6 @@ from .config import Config, with_overrides
 from .config import replicates as config_replicates
 
 
-
 def eval_config(cfg: Config, threat: str | None = None, sweep: bool | str | None = None, extra=()) -> Config:
     """``cfg`` with a named threat model (a key of :data:`~snnlib.attacks.THREATS`), with or without the eps sweep. By
     default (``sweep=None``) the book's rule: the sweep (Fig. 2) for SEW models of the paper's rows and the
@@ -49,6 +48,7 @@ def evaluate(cfg: Config, device: str | None = None, force: bool = False, checkp
     A ``checkpoint`` file given explicitly is evaluated without caching."""
     device = device or places.device()
     out = results.run_dir(cfg) / f"eval-{cfg.eval_key()[:10]}.json"
+
     def compute():
         return _evaluate(cfg, device, checkpoint, which)
 
@@ -62,16 +62,42 @@ def _evaluate(cfg, device, checkpoint, which):
     model = load_trained(cfg, which, device, checkpoint)
     ds = load_data(cfg, "eval")
     a = cfg.attack
-    r = evaluation.evaluate(model, ds, eps=a.eps, alpha=a.pgd_alpha, steps=a.pgd_steps, space=a.space, bn=a.bn,
-                            eps_sweep=a.eps_sweep, batch_size=a.batch_size, device=device, seed=cfg.seed,
-                            random_start=a.random_start, batch_order=a.batch_order)
+    r = evaluation.evaluate(
+        model,
+        ds,
+        eps=a.eps,
+        alpha=a.pgd_alpha,
+        steps=a.pgd_steps,
+        space=a.space,
+        bn=a.bn,
+        eps_sweep=a.eps_sweep,
+        batch_size=a.batch_size,
+        device=device,
+        seed=cfg.seed,
+        random_start=a.random_start,
+        batch_order=a.batch_order,
+    )
     per_sample, sweep = r.pop("per_sample"), r.pop("sweep")
-    return {"kind": "eval", "run_id": cfg.run_id, "eval_key": cfg.eval_key(), "config": cfg.to_dict(),
-            "env": results.environment(device, cfg.seed), "checkpoint": str(checkpoint or which),
-            "final": {**r, "space": a.space, "bn": a.bn, "eps": a.eps, "batch_order": a.batch_order,
-                      "batch_size": a.batch_size}, "sweep": sweep,
-            "per_sample": per_sample, "data": {**ds.provenance(), "n_eval": len(ds)},
-            "wall_time_s": time.time() - t0}
+    return {
+        "kind": "eval",
+        "run_id": cfg.run_id,
+        "eval_key": cfg.eval_key(),
+        "config": cfg.to_dict(),
+        "env": results.environment(device, cfg.seed),
+        "checkpoint": str(checkpoint or which),
+        "final": {
+            **r,
+            "space": a.space,
+            "bn": a.bn,
+            "eps": a.eps,
+            "batch_order": a.batch_order,
+            "batch_size": a.batch_size,
+        },
+        "sweep": sweep,
+        "per_sample": per_sample,
+        "data": {**ds.provenance(), "n_eval": len(ds)},
+        "wall_time_s": time.time() - t0,
+    }
 
 
 #: the authors' threat's batching, and the variants the sensitivity table compares (order, batch size)
@@ -98,20 +124,43 @@ def authors_loop_result(cfg: Config, eps: float, device: str | None = None, forc
         train.ensure_trained(cfg, device)
         model, ds = load_trained(cfg, "best", device), load_data(cfg, "eval")
         x, y = ds.batch(torch.arange(len(ds)))
-        r = authors.authors_loop(model, x.to(device), y.to(device), float(eps), cfg.attack.pgd_alpha,
-                                 cfg.attack.pgd_steps, 16, torch.Generator().manual_seed(cfg.seed), order_seed=cfg.seed)
+        r = authors.authors_loop(
+            model,
+            x.to(device),
+            y.to(device),
+            float(eps),
+            cfg.attack.pgd_alpha,
+            cfg.attack.pgd_steps,
+            16,
+            torch.Generator().manual_seed(cfg.seed),
+            order_seed=cfg.seed,
+        )
         per = {k: v.int().tolist() for k, v in r.items() if isinstance(v, torch.Tensor)}
-        return {"kind": "authors-loop", "run_id": cfg.run_id, "config": cfg.to_dict(), "eps": float(eps),
-                "batch_order": "shuffled", "batch_size": 16, "per_sample": per, "data": {**ds.provenance(), "n_eval": len(ds)},
-                "env": results.environment(device, cfg.seed), "wall_time_s": time.time() - t0}
+        return {
+            "kind": "authors-loop",
+            "run_id": cfg.run_id,
+            "config": cfg.to_dict(),
+            "eps": float(eps),
+            "batch_order": "shuffled",
+            "batch_size": 16,
+            "per_sample": per,
+            "data": {**ds.provenance(), "n_eval": len(ds)},
+            "env": results.environment(device, cfg.seed),
+            "wall_time_s": time.time() - t0,
+        }
+
     return results.cached(out, compute, force)
 
 
 def sensitivity_configs(cfg: Config) -> list[Config]:
     """Which models of ``cfg`` enter the authors'-threat sensitivity table: the depth-18 CIFAR-10 SNNs of the paper's
     rows (every seed of the SEW pools) at the committed profiles; at quick only SEW-18 max's main seed (CI's time)."""
-    if cfg.role != "paper" or cfg.model.neuron != "if" or cfg.data.dataset != "cifar10" \
-            or not cfg.model.arch.endswith("resnet18"):
+    if (
+        cfg.role != "paper"
+        or cfg.model.neuron != "if"
+        or cfg.data.dataset != "cifar10"
+        or not cfg.model.arch.endswith("resnet18")
+    ):
         return []
     sew = cfg.model.arch == "sew_resnet18"
     if cfg.profile == "quick":
@@ -128,10 +177,25 @@ def authors_sensitivity(cfg: Config) -> list[dict]:
         for order, bs in SENSITIVITY_BATCHING:
             r = evaluate(with_attack(base, batch_order=order, batch_size=bs))
             e = r["final"]["eps"]
-            rows.append({"eps": e, "batching": f"{order} {bs}", "leak": False, "clean": r["per_sample"]["clean"],
-                         "fgsm": r["per_sample"][f"fgsm@{e}"], "pgd": r["per_sample"][f"pgd@{e}"]})
+            rows.append(
+                {
+                    "eps": e,
+                    "batching": f"{order} {bs}",
+                    "leak": False,
+                    "clean": r["per_sample"]["clean"],
+                    "fgsm": r["per_sample"][f"fgsm@{e}"],
+                    "pgd": r["per_sample"][f"pgd@{e}"],
+                }
+            )
         loop = authors_loop_result(cfg, base.attack.eps)
-        rows.append({"eps": base.attack.eps, "batching": "shuffled 16", "leak": True,
-                     "clean": loop["per_sample"]["clean_leak"], "fgsm": loop["per_sample"]["fgsm_leak"],
-                     "pgd": loop["per_sample"]["pgd_leak"]})
+        rows.append(
+            {
+                "eps": base.attack.eps,
+                "batching": "shuffled 16",
+                "leak": True,
+                "clean": loop["per_sample"]["clean_leak"],
+                "fgsm": loop["per_sample"]["fgsm_leak"],
+                "pgd": loop["per_sample"]["pgd_leak"],
+            }
+        )
     return rows

@@ -44,15 +44,19 @@ NEURONS = ("if", "relu")
 AUTHORS_DETACH_RESET = {"sew": True, "spiking": False}
 
 #: display names of the architectures (the paper's spelling)
-ARCH_LABEL = {"sew_resnet18": "SEW-ResNet18", "sew_resnet34": "SEW-ResNet34", "sew_resnet50": "SEW-ResNet50",
-              "spiking_resnet18": "Spiking-ResNet18", "spiking_resnet34": "Spiking-ResNet34",
-              "spiking_resnet50": "Spiking-ResNet50"}
+ARCH_LABEL = {
+    "sew_resnet18": "SEW-ResNet18",
+    "sew_resnet34": "SEW-ResNet34",
+    "sew_resnet50": "SEW-ResNet50",
+    "spiking_resnet18": "Spiking-ResNet18",
+    "spiking_resnet34": "Spiking-ResNet34",
+    "spiking_resnet50": "Spiking-ResNet50",
+}
+
 
 def if_neuron_kwargs(detach_reset: bool, alpha: float = 2.0) -> dict:
     """IF neuron of the paper: V_th = 1, hard reset to 0, ATan surrogate (Eq. 4)."""
-    return dict(
-        v_threshold=1.0, v_reset=0.0, surrogate_function=surrogate.ATan(alpha=alpha), detach_reset=detach_reset
-    )
+    return dict(v_threshold=1.0, v_reset=0.0, surrogate_function=surrogate.ATan(alpha=alpha), detach_reset=detach_reset)
 
 
 class _ReLU(nn.ReLU):
@@ -142,7 +146,6 @@ def build_model(
     return net
 
 
-
 def count_parameters(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())
 
@@ -167,8 +170,9 @@ def require_spiking(net: nn.Module, what: str, if_only: bool | None = None) -> l
         raise NotApplicable(f"{what} needs spiking neurons, and this model has none (an ANN?)")
     others = [m for m in found if not spikingjelly.multistep_if(m)]
     if (neurons.if_only(what) if if_only is None else if_only) and others:
-        raise NotApplicable(f"{what} is defined for SpikingJelly multi-step IF neurons only; this model has "
-                            f"{neurons.describe(others)}")
+        raise NotApplicable(
+            f"{what} is defined for SpikingJelly multi-step IF neurons only; this model has {neurons.describe(others)}"
+        )
     return found
 
 

@@ -65,8 +65,10 @@ def verify(path: Path) -> str:
     digest = sha256(path)
     want = expected_sums(path.parent).get(path.name)
     if want is not None and want != digest:
-        raise SnnlibError(f"{path}: SHA-256 {digest[:16]}… does not match {want[:16]}… in "
-                          f"{path.parent / 'SHA256SUMS'}; the file is damaged or not the one listed there")
+        raise SnnlibError(
+            f"{path}: SHA-256 {digest[:16]}… does not match {want[:16]}… in "
+            f"{path.parent / 'SHA256SUMS'}; the file is damaged or not the one listed there"
+        )
     return digest
 
 
@@ -88,8 +90,10 @@ def _open(path: Path) -> tuple[np.ndarray, np.ndarray, list | None]:
         with np.load(path, allow_pickle=False) as f:
             missing = {"x", "y"} - set(f.files)
             if missing:
-                raise SnnlibError(f"{path}: expected arrays 'x' (images) and 'y' (labels), "
-                                  f"missing {sorted(missing)}; found {sorted(f.files)}")
+                raise SnnlibError(
+                    f"{path}: expected arrays 'x' (images) and 'y' (labels), "
+                    f"missing {sorted(missing)}; found {sorted(f.files)}"
+                )
             classes = [str(c) for c in f["classes"]] if "classes" in f.files else None
             return f["x"], f["y"], classes
     except (OSError, ValueError) as e:
@@ -103,8 +107,10 @@ def read_split(folder, train: bool, num_classes: int | None = None):
     folder = Path(folder).expanduser()
     path = folder / SPLIT_FILES[bool(train)]
     if not path.is_file():
-        raise DataNotFoundError(f"{path} does not exist; an npz data folder holds train.npz and test.npz, "
-                                f"each with 'x' (uint8 [N, H, W, C]) and 'y' (labels)")
+        raise DataNotFoundError(
+            f"{path} does not exist; an npz data folder holds train.npz and test.npz, "
+            f"each with 'x' (uint8 [N, H, W, C]) and 'y' (labels)"
+        )
     digest = verify(path)
     x, y, classes = _open(path)
     _check_arrays(path, x, y, num_classes)

@@ -71,8 +71,16 @@ def printed_vs_computed_deltas() -> pd.DataFrame:
     for ds, model, *printed in TABLE3_PRINTED_DELTAS:
         for k, p in zip(("fgsm", "pgd", "clean"), printed):
             c = t3.loc[(ds, model), k] - t2.loc[(ds, model), k]
-            rows.append({"dataset": ds, "model": model, "metric": k, "printed": p, "computed": round(c, 2),
-                         "consistent": abs(p - c) < 0.015})
+            rows.append(
+                {
+                    "dataset": ds,
+                    "model": model,
+                    "metric": k,
+                    "printed": p,
+                    "computed": round(c, 2),
+                    "consistent": abs(p - c) < 0.015,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -91,8 +99,14 @@ def table(which: str) -> pd.DataFrame:
     if which == "1":
         rows = [r for r in _TABLE12 if r[0] == "cifar100"]
     elif which == "2":
-        rows = [r for r in _TABLE12 if not (r[0] == "cifar100" and ("Spiking" in r[1] or "Hire" in r[1]
-                                                                  or "discretization" in r[1] or "Vanilla" in r[1]))]
+        rows = [
+            r
+            for r in _TABLE12
+            if not (
+                r[0] == "cifar100"
+                and ("Spiking" in r[1] or "Hire" in r[1] or "discretization" in r[1] or "Vanilla" in r[1])
+            )
+        ]
     elif which == "3":
         rows = _TABLE3
     else:
@@ -110,21 +124,71 @@ def text_vs_code() -> pd.DataFrame:
 
     c = Config()
     rows = [
-        ("spike weights ω(t)", "applied", "not applied", "PhaseEncoder(weighted=...)", f"code (weighted={c.model.weighted})"),
+        (
+            "spike weights ω(t)",
+            "applied",
+            "not applied",
+            "PhaseEncoder(weighted=...)",
+            f"code (weighted={c.model.weighted})",
+        ),
         ("attacked tensor", "image (Fig. 1)", "encoded spikes", "ThreatModel(space=...)", "both; 'standard' = pixel"),
-        ("BN while crafting", "not stated", "train mode (model.train())", "ThreatModel(bn=...)", "both; 'standard' = eval"),
-        ("test batches under BN train mode", "not stated", "test loader shuffled, batch 16",
-         "attack.batch_order, attack.batch_size (threat registry)", "code: a seeded shuffle of 16 for the authors' threat"),
-        ("BN statistics after crafting", "-", "updated on test images", "ThreatModel(restore_bn=...)",
-         "restored (the audit measures the leak)"),
-        ("attack ε", f"{PAPER_EPS * 255:.0f}/255", f"{AUTHORS_EPS * 255:.0f}/255 (default; adv_test_step passes none)",
-         "attack.eps", "text; the authors' threat model at both"),
+        (
+            "BN while crafting",
+            "not stated",
+            "train mode (model.train())",
+            "ThreatModel(bn=...)",
+            "both; 'standard' = eval",
+        ),
+        (
+            "test batches under BN train mode",
+            "not stated",
+            "test loader shuffled, batch 16",
+            "attack.batch_order, attack.batch_size (threat registry)",
+            "code: a seeded shuffle of 16 for the authors' threat",
+        ),
+        (
+            "BN statistics after crafting",
+            "-",
+            "updated on test images",
+            "ThreatModel(restore_bn=...)",
+            "restored (the audit measures the leak)",
+        ),
+        (
+            "attack ε",
+            f"{PAPER_EPS * 255:.0f}/255",
+            f"{AUTHORS_EPS * 255:.0f}/255 (default; adv_test_step passes none)",
+            "attack.eps",
+            "text; the authors' threat model at both",
+        ),
         ("weight decay", "not stated", "1e-3", "train.weight_decay", f"code ({c.train.weight_decay:g})"),
-        ("checkpoint selection", "not stated", "lowest test loss", "train.select on a validation split", "validation split"),
-        ("robust accuracy measured on", "not stated", "the current epoch's model, every epoch", "-", "the selected checkpoint"),
-        ("dataset loaded", "CIFAR-10/100, CIFAR10-DVS", "CIFAR-100 whatever the config says; no DVS loader",
-         "data.dataset", "the config's dataset"),
-        ("pixel scaling", "[0, 1]", "p/256 inside the encoder", "PhaseEncoder quantises round(255x)", "identical spikes"),
+        (
+            "checkpoint selection",
+            "not stated",
+            "lowest test loss",
+            "train.select on a validation split",
+            "validation split",
+        ),
+        (
+            "robust accuracy measured on",
+            "not stated",
+            "the current epoch's model, every epoch",
+            "-",
+            "the selected checkpoint",
+        ),
+        (
+            "dataset loaded",
+            "CIFAR-10/100, CIFAR10-DVS",
+            "CIFAR-100 whatever the config says; no DVS loader",
+            "data.dataset",
+            "the config's dataset",
+        ),
+        (
+            "pixel scaling",
+            "[0, 1]",
+            "p/256 inside the encoder",
+            "PhaseEncoder quantises round(255x)",
+            "identical spikes",
+        ),
         ("PGD on a vanishing gradient", "-", "the run stops (gradient norm < 1e-6 raises)", "-", "never stops"),
         ("Spiking-ResNet stem pool", "-", "always max", "model.pool", "max (as the code)"),
     ]

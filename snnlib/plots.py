@@ -22,8 +22,15 @@ PALETTE = {"max": "#c44e52", "avg": "#4c72b0", "spiking": "#55a868", "ann": "#81
 def use_style() -> None:
     """The one style: seaborn whitegrid, paper context, consistent sizes."""
     sns.set_theme(style="whitegrid", context="paper", font_scale=1.1)
-    plt.rcParams.update({"figure.dpi": 110, "savefig.dpi": 200, "savefig.bbox": "tight",
-                         "axes.titleweight": "bold", "figure.max_open_warning": 0})
+    plt.rcParams.update(
+        {
+            "figure.dpi": 110,
+            "savefig.dpi": 200,
+            "savefig.bbox": "tight",
+            "axes.titleweight": "bold",
+            "figure.max_open_warning": 0,
+        }
+    )
 
 
 use_style()
@@ -60,12 +67,17 @@ def md_table(df: pd.DataFrame, caption: str, name: str, floatfmt: str = ".2f", *
         df, kw = pd.DataFrame({"": ["no rows in the result this was built from"]}), {}
     # a '|' inside a cell would split it and shift the columns after it; build the column as object so that
     # ints beside blanks stay ints (Series.map would turn them into floats)
-    esc = {c: pd.Series([v.replace("|", "\\|") if isinstance(v, str) else v for v in df[c]], index=df.index,
-                        dtype=object) for c in df.columns if df[c].dtype == object or pd.api.types.is_string_dtype(df[c])}
+    esc = {
+        c: pd.Series([v.replace("|", "\\|") if isinstance(v, str) else v for v in df[c]], index=df.index, dtype=object)
+        for c in df.columns
+        if df[c].dtype == object or pd.api.types.is_string_dtype(df[c])
+    }
     df = df.assign(**esc)
     df = df.astype(object).where(df.notna(), None)  # tabulate's missingval replaces None, not NaN
     body = df.to_markdown(index=False, floatfmt=floatfmt, missingval="–", **kw)
-    return Markdown(f":::{{table}} {caption}\n:name: {name}\n:align: center\n\n{body}\n:::")  # colon fence: roles may go in the caption
+    return Markdown(
+        f":::{{table}} {caption}\n:name: {name}\n:align: center\n\n{body}\n:::"
+    )  # colon fence: roles may go in the caption
 
 
 # ------------------------------------------------------------------ figures
@@ -162,17 +174,39 @@ def sparsity_by_layer(df: pd.DataFrame, hue: str = "model"):
 def sew_block_diagram(pool: str = "max"):
     """Schematic of the SEW-ResNet stem and one SEW residual block (after Fang et al. 2021; paper Fig. 4)."""
     fig, ax = plt.subplots(figsize=(10, 2.4))
-    boxes = [("spikes\nT×B×3\n×H×W", "#dddddd"), ("conv\n7×7/2", "#e8e8f8"), ("BN", "#e8e8f8"), ("IF", "#fde0c5"),
-             (f"{pool} pool\n3×3/2", PALETTE[pool]), ("conv\n3×3", "#e8e8f8"), ("BN", "#e8e8f8"), ("IF", "#fde0c5"),
-             ("conv\n3×3", "#e8e8f8"), ("BN", "#e8e8f8"), ("IF", "#fde0c5"), ("ADD", "#f3f3b0")]
+    boxes = [
+        ("spikes\nT×B×3\n×H×W", "#dddddd"),
+        ("conv\n7×7/2", "#e8e8f8"),
+        ("BN", "#e8e8f8"),
+        ("IF", "#fde0c5"),
+        (f"{pool} pool\n3×3/2", PALETTE[pool]),
+        ("conv\n3×3", "#e8e8f8"),
+        ("BN", "#e8e8f8"),
+        ("IF", "#fde0c5"),
+        ("conv\n3×3", "#e8e8f8"),
+        ("BN", "#e8e8f8"),
+        ("IF", "#fde0c5"),
+        ("ADD", "#f3f3b0"),
+    ]
     for i, (txt, col) in enumerate(boxes):
         ax.add_patch(plt.Rectangle((i * 1.15, 0), 1.0, 0.8, fc=col, ec="k"))
-        ax.text(i * 1.15 + 0.5, 0.4, txt, ha="center", va="center", fontsize=7,
-                color="white" if col == PALETTE.get(pool) else "k")
+        ax.text(
+            i * 1.15 + 0.5,
+            0.4,
+            txt,
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="white" if col == PALETTE.get(pool) else "k",
+        )
         if i:
             ax.annotate("", (i * 1.15, 0.4), (i * 1.15 - 0.15, 0.4), arrowprops=dict(arrowstyle="->"))
-    ax.annotate("", (11 * 1.15 + 0.5, 0.8), (5 * 1.15 - 0.08, 0.8),
-                arrowprops=dict(arrowstyle="->", connectionstyle="arc3,rad=-0.25", color="#555555"))
+    ax.annotate(
+        "",
+        (11 * 1.15 + 0.5, 0.8),
+        (5 * 1.15 - 0.08, 0.8),
+        arrowprops=dict(arrowstyle="->", connectionstyle="arc3,rad=-0.25", color="#555555"),
+    )
     ax.text(8 * 1.15, 1.45, "identity (spikes) — SEW ADD", ha="center", fontsize=8, color="#555555")
     ax.text(2.3, -0.35, "stem", ha="center", fontsize=8)
     ax.text(8.6, -0.35, "SEW basic block (×2 per stage, 4 stages)", ha="center", fontsize=8)
@@ -204,8 +238,19 @@ def bound_heatmaps(grid: pd.DataFrame):
         tab = grid.pivot_table(index=["w_density", "s_density"], columns=["d", "T"], values=col)
         tab = tab.sort_index(axis=0).sort_index(axis=1)
         labels = tab.map(lambda r: f"{r:.2f}" if r < 10 else f"{r:.0f}")
-        sns.heatmap(np.log10(tab), ax=ax, annot=labels, fmt="", center=0, vmin=-1, vmax=3.5, cmap="RdBu_r",
-                    cbar=ax is axes[1], cbar_kws={"label": "log10(left / right)"}, annot_kws={"size": 7})
+        sns.heatmap(
+            np.log10(tab),
+            ax=ax,
+            annot=labels,
+            fmt="",
+            center=0,
+            vmin=-1,
+            vmax=3.5,
+            cmap="RdBu_r",
+            cbar=ax is axes[1],
+            cbar_kws={"label": "log10(left / right)"},
+            annot_kws={"size": 7},
+        )
         ax.set_xticklabels([f"{d}, {T}" for d, T in tab.columns], rotation=0)
         ax.set_yticklabels([f"{w} / {s}" for w, s in tab.index], rotation=0)
         ax.set(title=title, xlabel="d, T", ylabel="weight / spike density" if ax is axes[0] else "")
@@ -217,9 +262,12 @@ def snr_over_time(snr_df: pd.DataFrame):
     """Theorem B.1: sup-SNR and l2 SNR of a layer's gradient against the number of time steps, per seed."""
     Ts = sorted(snr_df["T"].unique())
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.2), sharex=True)
-    for ax, col, title in zip(axes, ("snr_inf", "snr_2"), (r"sup-SNR ($\ell_\infty$, Theorem B.1)", r"SNR ($\ell_2$, Eq. 33)")):
-        sns.lineplot(snr_df, x="T", y=col, hue="state", units="seed", estimator=None, marker="o", ax=ax,
-                     legend=ax is axes[0])
+    for ax, col, title in zip(
+        axes, ("snr_inf", "snr_2"), (r"sup-SNR ($\ell_\infty$, Theorem B.1)", r"SNR ($\ell_2$, Eq. 33)")
+    ):
+        sns.lineplot(
+            snr_df, x="T", y=col, hue="state", units="seed", estimator=None, marker="o", ax=ax, legend=ax is axes[0]
+        )
         ax.set(title=title, ylabel="", xticks=Ts)
     fig.tight_layout()
     return fig
@@ -236,8 +284,15 @@ def attack_strength(df: pd.DataFrame, x: str, xlabel: str, log: str | None = "sy
     from matplotlib.ticker import FuncFormatter, NullLocator, PercentFormatter
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    sns.lineplot(data=df, x=x, y="acc", hue="model", marker="o" if log != "symlog" else None,
-                 drawstyle="steps-post" if log == "symlog" else "default", ax=ax)
+    sns.lineplot(
+        data=df,
+        x=x,
+        y="acc",
+        hue="model",
+        marker="o" if log != "symlog" else None,
+        drawstyle="steps-post" if log == "symlog" else "default",
+        ax=ax,
+    )
     if log == "symlog":
         ax.set_xscale("symlog", linthresh=1)
         ax.set_xlim(0, df[x].max())
@@ -265,12 +320,14 @@ def attack_budget(df: pd.DataFrame):
     for ax, name in zip(axes.flat, models):
         d = df[df.model == name]
         line = d[d.family.str.startswith("PGD")]
-        ax.plot(line.budget, line.acc, drawstyle="steps-post", color="0.3", label=line.family.iloc[0] if len(line) else None)
+        ax.plot(
+            line.budget, line.acc, drawstyle="steps-post", color="0.3", label=line.family.iloc[0] if len(line) else None
+        )
         pts = d[~d.family.str.startswith("PGD")]
         sns.scatterplot(pts, x="budget", y="acc", hue="family", style="family", s=60, ax=ax, legend=ax is axes.flat[0])
         ax.set(xscale="log", title=name, xlabel="passes per image", ylabel="robust accuracy")
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-    for ax in list(axes.flat)[len(models):]:
+    for ax in list(axes.flat)[len(models) :]:
         ax.axis("off")
     if axes.flat[0].get_legend():
         sns.move_legend(axes.flat[0], "upper left", bbox_to_anchor=(0, -0.25), ncol=3, fontsize=7, title=None)
@@ -301,8 +358,13 @@ def loss_landscape(land: dict, title: str = ""):
     n = len(land["loss"])
     fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.0), squeeze=False)
     for ax, loss in zip(axes[0], land["loss"]):
-        im = ax.imshow(np.asarray(loss).T, origin="lower", extent=[steps[0], steps[-1], steps[0], steps[-1]],
-                       cmap="viridis", aspect="auto")
+        im = ax.imshow(
+            np.asarray(loss).T,
+            origin="lower",
+            extent=[steps[0], steps[-1], steps[0], steps[-1]],
+            cmap="viridis",
+            aspect="auto",
+        )
         ax.set(xlabel="along sign(gradient) (×1/255)", ylabel="along a random sign (×1/255)")
         fig.colorbar(im, ax=ax, label="loss")
     if title:
@@ -313,11 +375,19 @@ def loss_landscape(land: dict, title: str = ""):
 
 def weight_sparsity(df: pd.DataFrame):
     """Per convolution: zero fraction of the weight gradient, of input x input-gradient, and of the input gradient."""
-    long = df.melt(id_vars=["order", "module", "model"], value_vars=["weight_grad_zero", "grad_x_input_zero",
-                                                                     "input_grad_zero"], var_name="quantity",
-                   value_name="zero fraction")
-    long["quantity"] = long.quantity.map({"weight_grad_zero": "weight gradient", "grad_x_input_zero": "input ⊙ gradient",
-                                          "input_grad_zero": "input gradient"})
+    long = df.melt(
+        id_vars=["order", "module", "model"],
+        value_vars=["weight_grad_zero", "grad_x_input_zero", "input_grad_zero"],
+        var_name="quantity",
+        value_name="zero fraction",
+    )
+    long["quantity"] = long.quantity.map(
+        {
+            "weight_grad_zero": "weight gradient",
+            "grad_x_input_zero": "input ⊙ gradient",
+            "input_grad_zero": "input gradient",
+        }
+    )
     fig, ax = plt.subplots(figsize=(10, 3))
     sns.lineplot(long, x="order", y="zero fraction", hue="quantity", style="model", marker="o", ax=ax)
     ax.set(xlabel="convolution (input → output)", ylabel="fraction of exact zeros")

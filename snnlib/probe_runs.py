@@ -19,15 +19,26 @@ def _probe(cfg, n: int, swap: bool) -> dict:
     model = load_trained(cfg)
     ds = load_data(cfg, "eval")
     ds = ds.subset(torch.linspace(0, len(ds) - 1, min(n, len(ds))).long())
-    parts = [probes.gradient_sparsity(model, ds).assign(model=f"{ARCH_LABEL[cfg.model.arch]} ({cfg.model.pool})",
-                                                        pool=cfg.model.pool, weights="own")]
+    parts = [
+        probes.gradient_sparsity(model, ds).assign(
+            model=f"{ARCH_LABEL[cfg.model.arch]} ({cfg.model.pool})", pool=cfg.model.pool, weights="own"
+        )
+    ]
     if swap and cfg.model.pool == "max":
         model.net.maxpool = POOLS["avg"](kernel_size=3, stride=2, padding=1, step_mode="m")
-        parts.append(probes.gradient_sparsity(model, ds).assign(
-            model=f"{ARCH_LABEL[cfg.model.arch]} (max weights, avg pool swapped in)", pool="avg", weights="swapped"))
+        parts.append(
+            probes.gradient_sparsity(model, ds).assign(
+                model=f"{ARCH_LABEL[cfg.model.arch]} (max weights, avg pool swapped in)", pool="avg", weights="swapped"
+            )
+        )
     df = pd.concat(parts, ignore_index=True)
-    return {"kind": "probe", "config": cfg.to_dict(), "n": len(ds), "env": results.environment("cpu", cfg.seed),
-            "rows": df.to_dict("records")}
+    return {
+        "kind": "probe",
+        "config": cfg.to_dict(),
+        "n": len(ds),
+        "env": results.environment("cpu", cfg.seed),
+        "rows": df.to_dict("records"),
+    }
 
 
 def probe_result(cfg, n: int = 200, swap: bool = True) -> dict:
@@ -42,14 +53,20 @@ def _authors_probe(cfg) -> dict:
     ds = load_data(cfg, "eval")
     idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(cfg.seed))[:16]  # one shuffled batch of 16
     x, y = ds.batch(idx)
-    return {"kind": "authors-probe", "config": cfg.to_dict(), "n": len(y), "env": results.environment("cpu", cfg.seed),
-            "rows": authors.probe(model, x, y)}
+    return {
+        "kind": "authors-probe",
+        "config": cfg.to_dict(),
+        "n": len(y),
+        "env": results.environment("cpu", cfg.seed),
+        "rows": authors.probe(model, x, y),
+    }
 
 
 def authors_probe_result(cfg) -> dict:
     """:func:`_authors_probe` of one config, cached as ``results/<profile>/<run_id>/authors-probe-<key>.json``."""
-    return results.cached(results.run_dir(cfg) / f"authors-probe-{cfg.eval_key()[:10]}.json",
-                          lambda: _authors_probe(cfg))
+    return results.cached(
+        results.run_dir(cfg) / f"authors-probe-{cfg.eval_key()[:10]}.json", lambda: _authors_probe(cfg)
+    )
 
 
 def _weight_sparsity(cfg, n: int) -> dict:
@@ -57,11 +74,17 @@ def _weight_sparsity(cfg, n: int) -> dict:
     model = load_trained(cfg)
     ds = load_data(cfg, "train")
     x, y = ds.batch(torch.randperm(len(ds), generator=torch.Generator().manual_seed(cfg.seed))[:n])
-    return {"kind": "weight-sparsity", "config": cfg.to_dict(), "n": n, "env": results.environment("cpu", cfg.seed),
-            "rows": probes.weight_gradient_sparsity(model, x, y).to_dict("records")}
+    return {
+        "kind": "weight-sparsity",
+        "config": cfg.to_dict(),
+        "n": n,
+        "env": results.environment("cpu", cfg.seed),
+        "rows": probes.weight_gradient_sparsity(model, x, y).to_dict("records"),
+    }
 
 
 def weight_sparsity_result(cfg, n: int = 16) -> dict:
     """:func:`_weight_sparsity` of one config, cached as ``results/<profile>/<run_id>/wsparsity-<key>-<n>.json``."""
-    return results.cached(results.run_dir(cfg) / f"wsparsity-{cfg.train_key()[:10]}-{n}.json",
-                          lambda: _weight_sparsity(cfg, n))
+    return results.cached(
+        results.run_dir(cfg) / f"wsparsity-{cfg.train_key()[:10]}-{n}.json", lambda: _weight_sparsity(cfg, n)
+    )

@@ -66,6 +66,7 @@ class _Recorder:
             if g.dim() >= batch_dim + 3:  # a map with channels: which channels got any nonzero gradient so far
                 live = g.detach().ne(0).movedim(batch_dim + 1, 0).flatten(1).any(1)
                 s["live"] = live if "live" not in s else s["live"] | live
+
         return fn
 
     def watch(self, key, tensor, batch_dim, **meta):
@@ -82,18 +83,40 @@ def _hooks(model, rec: _Recorder):
         for name, m in net.named_modules():
             kind = op_kind(m)
             if kind is not None:
-                handles.append(m.register_forward_hook(
-                    lambda mod, inp, out, name=name, kind=kind: rec.watch(
-                        name, inp[0], 1, module=name, op=kind, module_type=type(mod).__name__)))
+                handles.append(
+                    m.register_forward_hook(
+                        lambda mod, inp, out, name=name, kind=kind: rec.watch(
+                            name, inp[0], 1, module=name, op=kind, module_type=type(mod).__name__
+                        )
+                    )
+                )
             if isinstance(m, _SEW_BLOCKS):
-                handles.append(m.register_forward_hook(
-                    lambda mod, inp, out, name=name: rec.watch(
-                        f"{name}.add", out, 1, module=f"{name} (+)", op="residual add", module_type="sew_function ADD")))
+                handles.append(
+                    m.register_forward_hook(
+                        lambda mod, inp, out, name=name: rec.watch(
+                            f"{name}.add",
+                            out,
+                            1,
+                            module=f"{name} (+)",
+                            op="residual add",
+                            module_type="sew_function ADD",
+                        )
+                    )
+                )
             elif isinstance(m, _SPIKING_BLOCKS):
                 last = m.sn3 if hasattr(m, "sn3") else m.sn2
-                handles.append(last.register_forward_hook(
-                    lambda mod, inp, out, name=name: rec.watch(
-                        f"{name}.add", inp[0], 1, module=f"{name} (+)", op="residual add", module_type="out += identity")))
+                handles.append(
+                    last.register_forward_hook(
+                        lambda mod, inp, out, name=name: rec.watch(
+                            f"{name}.add",
+                            inp[0],
+                            1,
+                            module=f"{name} (+)",
+                            op="residual add",
+                            module_type="out += identity",
+                        )
+                    )
+                )
         yield
     finally:
         for h in handles:
@@ -106,8 +129,16 @@ def _objective(logits, y, target):
     return logits.float().gather(1, y[:, None]).sum()
 
 
-def gradient_sparsity(model, data, y=None, space: str = "pixel", bn: str = "eval", target: str = "loss",
-                      batch_size: int = 64, device="cpu") -> pd.DataFrame:
+def gradient_sparsity(
+    model,
+    data,
+    y=None,
+    space: str = "pixel",
+    bn: str = "eval",
+    target: str = "loss",
+    batch_size: int = 64,
+    device="cpu",
+) -> pd.DataFrame:
     """Per-op sparsity and norm of the gradient w.r.t. each op's input (paper Figs. 3 and 5).
 
     ``data`` is a batch ``x`` (with labels ``y``) or an :class:`~snnlib.data.ImageSet`;
@@ -130,8 +161,14 @@ def gradient_sparsity(model, data, y=None, space: str = "pixel", bn: str = "eval
         for xb, yb in batches(data, batch_size):
             xb, yb = xb.to(device), yb.to(device)
             z = threat.inputs(xb).requires_grad_(True)
-            rec.watch("input", z, 1 if space == "spike" else 0, module="input", op="input",
-                      module_type="pixels" if space == "pixel" else "spikes")
+            rec.watch(
+                "input",
+                z,
+                1 if space == "spike" else 0,
+                module="input",
+                op="input",
+                module_type="pixels" if space == "pixel" else "spikes",
+            )
             obj = _objective(threat.logits(z), yb, target)
             torch.autograd.grad(obj, z)
     if not rec.stats:
@@ -143,8 +180,16 @@ def gradient_sparsity(model, data, y=None, space: str = "pixel", bn: str = "eval
             rows.append({**meta, "zero_frac": 1.0, "grad_l2": 0.0, "numel": None, "n": 0})
             continue
         dead = 1.0 - s["live"].float().mean().item() if "live" in s else None
-        rows.append({**meta, "zero_frac": s["zeros"] / s["numel"], "grad_l2": s["norm_sum"] / s["n"],
-                     "numel": s["per_sample"], "n": s["n"], "dead_frac": dead})
+        rows.append(
+            {
+                **meta,
+                "zero_frac": s["zeros"] / s["numel"],
+                "grad_l2": s["norm_sum"] / s["n"],
+                "numel": s["per_sample"],
+                "n": s["n"],
+                "dead_frac": dead,
+            }
+        )
     return pd.DataFrame(rows).sort_values("order").reset_index(drop=True)
 
 
@@ -164,8 +209,16 @@ def gradient_stats(g: torch.Tensor) -> pd.DataFrame:
     l0 = (g != 0).sum(1)
     l1, l2 = g.abs().sum(1), g.norm(dim=1)
     ratio = torch.where(l2 > 0, 3 * l1**2 / l2.clamp_min(1e-300) ** 2, torch.full_like(l1, float("nan")))
-    return pd.DataFrame({"l0": l0.numpy(), "density": (l0 / g.shape[1]).numpy(), "l1": l1.numpy(),
-                         "l2": l2.numpy(), "first_order_ratio": ratio.numpy(), "numel": g.shape[1]})
+    return pd.DataFrame(
+        {
+            "l0": l0.numpy(),
+            "density": (l0 / g.shape[1]).numpy(),
+            "l1": l1.numpy(),
+            "l2": l2.numpy(),
+            "first_order_ratio": ratio.numpy(),
+            "numel": g.shape[1],
+        }
+    )
 
 
 def input_gradient_stats(model, x, y, space: str = "pixel", bn: str = "eval", target: str = "logit") -> pd.DataFrame:
@@ -178,8 +231,15 @@ def _fy(model, x, y):
     return model(x).float().gather(1, y[:, None]).squeeze(1)
 
 
-def vulnerability_ratio(model, x, y, eps: float = 8 / 255, n_random: int = 64, ascent_steps: int = 10,
-                        generator: torch.Generator | None = None) -> pd.DataFrame:
+def vulnerability_ratio(
+    model,
+    x,
+    y,
+    eps: float = 8 / 255,
+    n_random: int = 64,
+    ascent_steps: int = 10,
+    generator: torch.Generator | None = None,
+) -> pd.DataFrame:
     """Empirical rho_adv / rho_rand of Theorem 4.1 (Eqs. 20-21) in pixel space, per sample.
 
     rho_rand = E_delta (f_y(x + eps delta) - f_y(x))^2 with delta ~ U(-1, 1)^m
@@ -216,9 +276,17 @@ def vulnerability_ratio(model, x, y, eps: float = 8 / 255, n_random: int = 64, a
         best = torch.maximum(best, (_fy(model, z, y) - f0).double() ** 2)
     stats = gradient_stats(g)
     ratio = torch.where(rho_rand > 0, best / rho_rand.clamp_min(1e-300), torch.full_like(best, float("nan")))
-    return pd.DataFrame({"rho_rand": rho_rand.numpy(), "rho_adv": best.numpy(), "ratio": ratio.numpy(),
-                         "l0": stats["l0"], "bound_low": 3.0, "bound_high": 3.0 * stats["l0"],
-                         "first_order_ratio": stats["first_order_ratio"]})
+    return pd.DataFrame(
+        {
+            "rho_rand": rho_rand.numpy(),
+            "rho_adv": best.numpy(),
+            "ratio": ratio.numpy(),
+            "l0": stats["l0"],
+            "bound_low": 3.0,
+            "bound_high": 3.0 * stats["l0"],
+            "first_order_ratio": stats["first_order_ratio"],
+        }
+    )
 
 
 def weight_gradient_sparsity(model, x, y, bn: str = "train") -> pd.DataFrame:
@@ -234,6 +302,7 @@ def weight_gradient_sparsity(model, x, y, bn: str = "train") -> pd.DataFrame:
             if inp[0].requires_grad:
                 inp[0].retain_grad()
             seen[name] = inp[0]
+
         return fn
 
     handles = [m.register_forward_hook(keep(n)) for n, m in convs]
@@ -249,10 +318,18 @@ def weight_gradient_sparsity(model, x, y, bn: str = "train") -> pd.DataFrame:
     for i, (n, m) in enumerate(convs):
         inp = seen.get(n)
         gi = None if inp is None else inp.grad
-        rows.append({"order": i, "module": n, "weight_grad_zero": float((m.weight.grad == 0).float().mean()),
-                     "input_grad_zero": float((gi == 0).float().mean()) if gi is not None else float("nan"),
-                     "grad_x_input_zero": float(((gi * inp.detach()) == 0).float().mean()) if gi is not None else float("nan"),
-                     "input_zero": float((inp.detach() == 0).float().mean()) if inp is not None else float("nan")})
+        rows.append(
+            {
+                "order": i,
+                "module": n,
+                "weight_grad_zero": float((m.weight.grad == 0).float().mean()),
+                "input_grad_zero": float((gi == 0).float().mean()) if gi is not None else float("nan"),
+                "grad_x_input_zero": float(((gi * inp.detach()) == 0).float().mean())
+                if gi is not None
+                else float("nan"),
+                "input_zero": float((inp.detach() == 0).float().mean()) if inp is not None else float("nan"),
+            }
+        )
     model.zero_grad(set_to_none=True)
     return pd.DataFrame(rows)
 
@@ -261,8 +338,14 @@ def collapsed_bn_scales(model, tol: float = 1e-20) -> pd.DataFrame:
     """Per BatchNorm layer: how many channels have a scale |gamma| below ``tol``. Weight decay can drive a channel's
     gamma to a denormal; the layer's input gradient (gamma / sigma times the output's) is then exactly zero there, a
     source of 'gradient sparsity' that has nothing to do with spikes (Section 4's probes count such zeros too)."""
-    rows = [{"module": n.removeprefix("net."), "channels": m.weight.numel(),
-             "collapsed": int((m.weight.detach().abs() < tol).sum())}
-            for n, m in model.named_modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.affine]
+    rows = [
+        {
+            "module": n.removeprefix("net."),
+            "channels": m.weight.numel(),
+            "collapsed": int((m.weight.detach().abs() < tol).sum()),
+        }
+        for n, m in model.named_modules()
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.affine
+    ]
     df = pd.DataFrame(rows, columns=["module", "channels", "collapsed"])
     return df.assign(frac=df.collapsed / df.channels.clip(lower=1))

@@ -27,8 +27,7 @@ from .errors import SnnlibError
 
 def _roots() -> list[tuple[str, str]]:
     """(absolute folder, portable name) pairs, longest first: data root, output root, project root."""
-    pairs = {str(places.data_root()): "$SNNLIB_DATA", str(places.output_root()): ".",
-             str(places.project_root()): "."}
+    pairs = {str(places.data_root()): "$SNNLIB_DATA", str(places.output_root()): ".", str(places.project_root()): "."}
     return sorted(((k, v) for k, v in pairs.items() if len(k) > 1), key=lambda kv: -len(kv[0]))
 
 
@@ -84,8 +83,9 @@ def set_only_cached(flag: bool) -> None:
     _ONLY_CACHED[0] = bool(flag)
 
 
-def cached(path: Path, compute: Callable[[], dict], force: bool = False,
-           valid: Callable[[dict], bool] | None = None) -> dict:
+def cached(
+    path: Path, compute: Callable[[], dict], force: bool = False, valid: Callable[[dict], bool] | None = None
+) -> dict:
     """The result stored at ``path`` if it exists (and ``valid(result)``), else ``compute()``, written
     atomically. Either way the returned dict carries ``result_file``. ``force`` recomputes."""
     path = Path(path)
@@ -114,8 +114,9 @@ def _jsonable(o):
 
 def git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=places.project_root(), capture_output=True,
-                             text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=places.project_root(), capture_output=True, text=True, timeout=5
+        )
         return out.stdout.strip() or None
     except Exception:
         return None
@@ -152,9 +153,16 @@ def environment(device: str = "cpu", seed: int | None = None) -> dict:
     dev = str(device)
     if dev.startswith("cuda") and torch.cuda.is_available():
         dev = f"{device} ({torch.cuda.get_device_name()})"
-    env = {"git_commit": git_commit(), "versions": versions(), "device": dev, "cpu": cpu_model(),
-           "cpu_cores": os.cpu_count(), "threads": torch.get_num_threads(), "seed": seed,
-           "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    env = {
+        "git_commit": git_commit(),
+        "versions": versions(),
+        "device": dev,
+        "cpu": cpu_model(),
+        "cpu_cores": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "seed": seed,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
     try:
         env["load_average"] = os.getloadavg()[0]
     except OSError:

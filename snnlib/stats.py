@@ -46,8 +46,7 @@ def accuracy(correct, level: float = LEVEL) -> dict:
 
 def fmt_acc(a: dict, digits: int = 1) -> str:
     """``"12.0% [8.1, 16.9] (n=500)"``."""
-    return (f"{100 * a['acc']:.{digits}f}% [{100 * a['lo']:.{digits}f}, {100 * a['hi']:.{digits}f}] "
-            f"(n={a['n']})")
+    return f"{100 * a['acc']:.{digits}f}% [{100 * a['lo']:.{digits}f}, {100 * a['hi']:.{digits}f}] (n={a['n']})"
 
 
 def mcnemar(a, b, alternative: str = "greater") -> dict:
@@ -64,8 +63,14 @@ def mcnemar(a, b, alternative: str = "greater") -> dict:
     a_only, b_only = int((a & ~b).sum()), int((~a & b).sum())
     n = a_only + b_only
     p = 1.0 if n == 0 else float(_st.binomtest(a_only, n, 0.5, alternative=alternative).pvalue)
-    return {"a_only": a_only, "b_only": b_only, "discordant": n, "n": len(a),
-            "diff": (a_only - b_only) / len(a) if len(a) else float("nan"), "p": p}
+    return {
+        "a_only": a_only,
+        "b_only": b_only,
+        "discordant": n,
+        "n": len(a),
+        "diff": (a_only - b_only) / len(a) if len(a) else float("nan"),
+        "p": p,
+    }
 
 
 def exceeds(correct, rate: float, alternative: str = "greater") -> float:
@@ -94,9 +99,14 @@ def min_discordant(alpha: float = ALPHA) -> int:
 def permutation_p(a, b, alternative: str = "greater") -> float:
     """Exact permutation test over seeds (every split enumerated): is mean(a) > mean(b) (or ``"two-sided"``)?"""
     a, b = np.asarray(a, float), np.asarray(b, float)
-    res = _st.permutation_test((a, b), lambda x, y, axis: np.mean(x, axis=axis) - np.mean(y, axis=axis),
-                               permutation_type="independent", alternative=alternative, n_resamples=np.inf,
-                               vectorized=True)
+    res = _st.permutation_test(
+        (a, b),
+        lambda x, y, axis: np.mean(x, axis=axis) - np.mean(y, axis=axis),
+        permutation_type="independent",
+        alternative=alternative,
+        n_resamples=np.inf,
+        vectorized=True,
+    )
     return float(res.pvalue)
 
 
@@ -140,7 +150,10 @@ def _seed_parts(ma, mb, pooled_var, pooled_df, pooled_source) -> tuple[list, lis
         parts.append((pooled_var * (1 / len(ma) + 1 / len(mb)), pooled_df if pooled_df else math.inf))
         for m, name in ((ma, "a"), (mb, "b")):
             if len(m) == 1:
-                notes.append(f"model {name} has one seed: its seed variance is " + (pooled_source or "the profile's pooled estimate"))
+                notes.append(
+                    f"model {name} has one seed: its seed variance is "
+                    + (pooled_source or "the profile's pooled estimate")
+                )
         return parts, notes
     for m, name in ((ma, "a"), (mb, "b")):
         if len(m) > 1:
@@ -150,9 +163,16 @@ def _seed_parts(ma, mb, pooled_var, pooled_df, pooled_source) -> tuple[list, lis
     return parts, notes
 
 
-def model_comparison(per_image_a: list, per_image_b: list, expected: int = +1, pooled_var: float | None = None,
-                     metric=None, level: float = LEVEL, pooled_source: str | None = None,
-                     pooled_df: float | None = None) -> dict:
+def model_comparison(
+    per_image_a: list,
+    per_image_b: list,
+    expected: int = +1,
+    pooled_var: float | None = None,
+    metric=None,
+    level: float = LEVEL,
+    pooled_source: str | None = None,
+    pooled_df: float | None = None,
+) -> dict:
     """Compare two trained models, each given as one or more seeds of per-image outcomes on the same images.
 
     The difference ``d = mean(a) - mean(b)`` of the seed-averaged metric (default: accuracy) has variance
@@ -179,21 +199,49 @@ def model_comparison(per_image_a: list, per_image_b: list, expected: int = +1, p
     se = math.sqrt(var)
     crit = _t((1 + level) / 2, df)
     lo, hi = float(d - crit * se), float(d + crit * se)
-    p = float(2 * (_st.norm.sf(abs(d) / se) if not math.isfinite(df) else _st.t.sf(abs(d) / se, df))) if se > 0 \
+    p = (
+        float(2 * (_st.norm.sf(abs(d) / se) if not math.isfinite(df) else _st.t.sf(abs(d) / se, df)))
+        if se > 0
         else (0.0 if d != 0 else 1.0)
-    verdict = "agrees" if (lo > 0 if expected > 0 else hi < 0) else "contradicts" if (hi < 0 if expected > 0 else lo > 0) \
+    )
+    verdict = (
+        "agrees"
+        if (lo > 0 if expected > 0 else hi < 0)
+        else "contradicts"
+        if (hi < 0 if expected > 0 else lo > 0)
         else "cannot tell"
-    out = {"diff": d, "lo": lo, "hi": hi, "se": se, "df": df, "p": p, "verdict": verdict, "n_seeds": (len(A), len(B)),
-           "n_images": A.shape[1], "mde": float((_t(1 - ALPHA, df) + _t(0.8, df)) * se), "notes": notes,
-           "a": ma.tolist(), "b": mb.tolist()}
+    )
+    out = {
+        "diff": d,
+        "lo": lo,
+        "hi": hi,
+        "se": se,
+        "df": df,
+        "p": p,
+        "verdict": verdict,
+        "n_seeds": (len(A), len(B)),
+        "n_images": A.shape[1],
+        "mde": float((_t(1 - ALPHA, df) + _t(0.8, df)) * se),
+        "notes": notes,
+        "a": ma.tolist(),
+        "b": mb.tolist(),
+    }
     if len(A) > 1 and len(B) > 1:
         out["p_permutation"] = permutation_p(ma, mb, "two-sided")
     return out
 
 
-def bootstrap_comparison(a: list, b: list, metric, n_boot: int = 2000, seed: int = 0, level: float = LEVEL,
-                         seed_var: float | None = None, seed_var_source: str | None = None,
-                         seed_var_df: float | None = None) -> dict:
+def bootstrap_comparison(
+    a: list,
+    b: list,
+    metric,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = LEVEL,
+    seed_var: float | None = None,
+    seed_var_source: str | None = None,
+    seed_var_df: float | None = None,
+) -> dict:
     """Difference ``metric(a) - metric(b)`` of a statistic of two models (each: a list over seeds of dicts of
     per-image outcomes on the same images), with a two-level bootstrap interval: seeds resampled within each
     model, images resampled jointly (the same images for both). ``metric`` maps one seed's dict to a number;
@@ -203,6 +251,7 @@ def bootstrap_comparison(a: list, b: list, metric, n_boot: int = 2000, seed: int
     keys = list(a[0])
     A = {k: np.asarray([_bools(r[k]) for r in a], float) for k in keys}
     B = {k: np.asarray([_bools(r[k]) for r in b], float) for k in keys}
+
     def val(X, s_idx, img):
         return float(np.mean([metric({k: X[k][s, img] for k in keys}) for s in s_idx]))
 
@@ -217,12 +266,29 @@ def bootstrap_comparison(a: list, b: list, metric, n_boot: int = 2000, seed: int
     single = [n for n, x in (("a", a), ("b", b)) if len(x) == 1]
     notes = [f"model {n} has one seed: training randomness not counted" for n in single]
     if single and seed_var is not None:
-        var, df = _satterthwaite([(boots.var(ddof=1), math.inf),
-                                  (len(single) * seed_var, seed_var_df if seed_var_df else math.inf)])
+        var, df = _satterthwaite(
+            [(boots.var(ddof=1), math.inf), (len(single) * seed_var, seed_var_df if seed_var_df else math.inf)]
+        )
         se, crit = math.sqrt(var), _t((1 + level) / 2, df)
         lo, hi = diff - crit * se, diff + crit * se
-        notes = [f"model {n} has one seed: its seed variance is " + (seed_var_source or "the profile's pooled estimate") for n in single]
-        return {"diff": diff, "lo": float(lo), "hi": float(hi), "n_seeds": (len(a), len(b)), "n_images": n_img,
-                "notes": notes, "df": df}
-    return {"diff": diff, "lo": float(lo), "hi": float(hi), "n_seeds": (len(a), len(b)), "n_images": n_img,
-            "notes": notes}
+        notes = [
+            f"model {n} has one seed: its seed variance is " + (seed_var_source or "the profile's pooled estimate")
+            for n in single
+        ]
+        return {
+            "diff": diff,
+            "lo": float(lo),
+            "hi": float(hi),
+            "n_seeds": (len(a), len(b)),
+            "n_images": n_img,
+            "notes": notes,
+            "df": df,
+        }
+    return {
+        "diff": diff,
+        "lo": float(lo),
+        "hi": float(hi),
+        "n_seeds": (len(a), len(b)),
+        "n_images": n_img,
+        "notes": notes,
+    }

@@ -17,14 +17,17 @@ def key_line(report: AuditReport) -> str:
     c = report.card
     lo, hi = c["worst_case_interval"]
     fired = [f["name"] for f in c["flags"] if f["fired"]]
-    return (f"{report.label}: clean {c['clean_acc']:.1%}, PGD-7 {c['pgd7_acc']:.1%}, worst case "
-            f"{c['worst_case_acc']:.1%} [{lo:.1%}, {hi:.1%}] (n = {c['n']}, {c.get('norm', 'linf')} eps "
-            f"{c['eps']:.4g}), cause: {c['cause']}; "
-            f"red flags: {', '.join(fired) if fired else 'none'}")
+    return (
+        f"{report.label}: clean {c['clean_acc']:.1%}, PGD-7 {c['pgd7_acc']:.1%}, worst case "
+        f"{c['worst_case_acc']:.1%} [{lo:.1%}, {hi:.1%}] (n = {c['n']}, {c.get('norm', 'linf')} eps "
+        f"{c['eps']:.4g}), cause: {c['cause']}; "
+        f"red flags: {', '.join(fired) if fired else 'none'}"
+    )
 
 
-def assert_audit(model, x, y, worst_at_least: float | None = None, no_flags: bool = False,
-                 **audit_kwargs) -> AuditReport:
+def assert_audit(
+    model, x, y, worst_at_least: float | None = None, no_flags: bool = False, **audit_kwargs
+) -> AuditReport:
     """Audit ``model`` on ``x, y`` (keywords go to :func:`snnlib.audit.audit`, e.g. ``budget``, ``eps``, ``norm``)
     and raise ``AssertionError`` with the card's key line where the worst-case accuracy is below ``worst_at_least``
     (a fraction) or, with ``no_flags``, a red flag fired. Returns the report otherwise."""

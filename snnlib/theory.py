@@ -114,8 +114,7 @@ def eq8_chain(w1: torch.Tensor, w2: torch.Tensor, s: torch.Tensor, i: int, vth: 
     return {**dict(zip(names, grads)), "y1": y1.detach()}
 
 
-def eq8_jacobians(w1: torch.Tensor, w2: torch.Tensor, s: torch.Tensor, vth: float = 0.0,
-                  wrt=("s", "w1", "w2")) -> dict:
+def eq8_jacobians(w1: torch.Tensor, w2: torch.Tensor, s: torch.Tensor, vth: float = 0.0, wrt=("s", "w1", "w2")) -> dict:
     """Full autograd Jacobians of Eq. 8's p (d outputs): ``s`` [d, T, d], ``w1`` [d, d, d], ``w2`` [d, d, d].
 
     Entry ``[i, ...]`` is the gradient of p_i. One backward pass: the tensors in ``wrt`` are
@@ -123,18 +122,25 @@ def eq8_jacobians(w1: torch.Tensor, w2: torch.Tensor, s: torch.Tensor, vth: floa
     """
     d = w2.shape[0]
     args = {"w1": w1, "w2": w2, "s": s}
-    reps = {k: a.detach().unsqueeze(0).repeat(d, *[1] * a.dim()).requires_grad_(True) for k, a in args.items()
-            if k in wrt}
+    reps = {
+        k: a.detach().unsqueeze(0).repeat(d, *[1] * a.dim()).requires_grad_(True) for k, a in args.items() if k in wrt
+    }
     p = eq8_torch(*(reps.get(k, args[k].detach()) for k in ("w1", "w2", "s")), vth=vth)  # [d (copy), d (output)]
     grads = torch.autograd.grad(p.diagonal().sum(), list(reps.values()))
     return dict(zip(reps, grads))
 
 
-def if_two_layer(w1: torch.Tensor, w2: torch.Tensor, s: torch.Tensor, vth: float = 1.0,
-                 detach_reset: bool = True) -> torch.Tensor:
+def if_two_layer(
+    w1: torch.Tensor, w2: torch.Tensor, s: torch.Tensor, vth: float = 1.0, detach_reset: bool = True
+) -> torch.Tensor:
     """Eq. 8 with real multi-step IF neurons (membrane kept over t, hard reset; Eq. 32): s [T, d] -> p [d]."""
-    kw = dict(v_threshold=vth, v_reset=0.0, surrogate_function=surrogate.ATan(alpha=2.0),
-              detach_reset=detach_reset, step_mode="m")
+    kw = dict(
+        v_threshold=vth,
+        v_reset=0.0,
+        surrogate_function=surrogate.ATan(alpha=2.0),
+        detach_reset=detach_reset,
+        step_mode="m",
+    )
     n1, n2 = neuron.IFNode(**kw), neuron.IFNode(**kw)
     return n2(n1(s @ w1.T) @ w2.T).mean(0)
 
@@ -149,6 +155,7 @@ def eq10_vs_autograd(d: int = 2, T: int = 3, seed: int = 1, vths=(0.0, 1.0), i: 
     W1, W2, S_ = eq8_symbols(d, T)
     V = sp.Symbol("V", real=True)
     syms = [*W1, *W2, *S_, V]
+
     def heav(e):  # Theta(0) = 1, as Eq. 9
         return e.replace(Theta, lambda z: sp.Heaviside(z, 1))
 
@@ -166,8 +173,14 @@ def eq10_vs_autograd(d: int = 2, T: int = 3, seed: int = 1, vths=(0.0, 1.0), i: 
         args = [*w1.flatten().tolist(), *w2.flatten().tolist(), *s.flatten().tolist(), vth]
         J = eq8_jacobians(w1, w2, s, vth)
         for n in derived:
-            rows.append({"V_th": vth, "gradient": n, "|autograd - sympy|": float(abs(J[n][i].numpy() - derived[n](*args)).max()),
-                         "|autograd - Eq. 10|": float(abs(J[n][i].numpy() - printed[n](*args)).max())})
+            rows.append(
+                {
+                    "V_th": vth,
+                    "gradient": n,
+                    "|autograd - sympy|": float(abs(J[n][i].numpy() - derived[n](*args)).max()),
+                    "|autograd - Eq. 10|": float(abs(J[n][i].numpy() - printed[n](*args)).max()),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -187,9 +200,15 @@ def theorem44_counterexample(d: int = 4) -> dict:
     S = torch.eye(d, dtype=torch.float64)  # S[:, t] = s[t]: input t spikes at step t only
     factor = T / d * int((S != 0).sum(0).max()) / degrees(w1)[1]
     J = eq8_jacobians(w1, w2, S.T, wrt=("s", "w1"))
-    return {"d": d, "T": T, "factor": factor, "eq13_lhs": int((w2 @ S != 0).sum()),
-            "eq13_rhs": factor * int((w2 @ w1 != 0).sum()), "ag_lhs": int((J["w1"] != 0).sum()),
-            "ag_rhs": factor * int((J["s"] != 0).sum()) / T}
+    return {
+        "d": d,
+        "T": T,
+        "factor": factor,
+        "eq13_lhs": int((w2 @ S != 0).sum()),
+        "eq13_rhs": factor * int((w2 @ w1 != 0).sum()),
+        "ag_lhs": int((J["w1"] != 0).sum()),
+        "ag_rhs": factor * int((J["s"] != 0).sum()) / T,
+    }
 
 
 def degrees(w: torch.Tensor) -> tuple[int, int]:
@@ -235,8 +254,9 @@ def term_probabilities(d: int, k: int, n_draws: int, coupled: bool = False, gene
     return {"term": term / n, "term_diag": term_diag / n, "entry": entry / n, "entry_diag": entry_diag / n}
 
 
-def theorem44_draws(d: int, T: int, w_density: float, s_density: float, n_draws: int,
-                    generator=None, vth: float = 0.0) -> pd.DataFrame:
+def theorem44_draws(
+    d: int, T: int, w_density: float, s_density: float, n_draws: int, generator=None, vth: float = 0.0
+) -> pd.DataFrame:
     """One row per random draw of (w1, w2, S) for Theorem 4.4.
 
     Columns: the Eq. 13 quantities ``eq13_s`` = ||w2 w1||_0 and ``eq13_w1`` = ||w2 S||_0;
@@ -253,10 +273,18 @@ def theorem44_draws(d: int, T: int, w_density: float, s_density: float, n_draws:
         S = (torch.rand((d, T), generator=generator) < s_density).double()
         J = eq8_jacobians(w1, w2, S.T, vth, wrt=("s", "w1"))
         k_S, k_w1 = int((S != 0).sum(0).max()), degrees(w1)[1]
-        rows.append({"eq13_s": int((w2 @ w1 != 0).sum()), "eq13_w1": int((w2 @ S != 0).sum()),
-                     "ag_s": (J["s"] != 0).sum().item() / T, "ag_w1": int((J["w1"] != 0).sum()),
-                     "closed_w1": int((w2 != 0).sum()) * int(S.any(1).sum()),
-                     "k_S": k_S, "k_w1": k_w1, "factor": T / d * k_S / max(k_w1, 1)})
+        rows.append(
+            {
+                "eq13_s": int((w2 @ w1 != 0).sum()),
+                "eq13_w1": int((w2 @ S != 0).sum()),
+                "ag_s": (J["s"] != 0).sum().item() / T,
+                "ag_w1": int((J["w1"] != 0).sum()),
+                "closed_w1": int((w2 != 0).sum()) * int(S.any(1).sum()),
+                "k_S": k_S,
+                "k_w1": k_w1,
+                "factor": T / d * k_S / max(k_w1, 1),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -308,8 +336,9 @@ class TinySNN(torch.nn.Module):
         torch.manual_seed(seed)
         self.fc1 = torch.nn.Linear(d_in, hidden, bias=False)
         self.fc2 = torch.nn.Linear(hidden, 1, bias=False)
-        self.sn = neuron.IFNode(v_threshold=1.0, v_reset=0.0, surrogate_function=surrogate.ATan(alpha=2.0),
-                                detach_reset=True, step_mode="m")
+        self.sn = neuron.IFNode(
+            v_threshold=1.0, v_reset=0.0, surrogate_function=surrogate.ATan(alpha=2.0), detach_reset=True, step_mode="m"
+        )
 
     def forward(self, spikes: torch.Tensor) -> torch.Tensor:
         self.sn.reset()
@@ -379,9 +408,15 @@ def temporal_snr(model: TinySNN, encoder, x: torch.Tensor, h: torch.Tensor, Ts) 
         if base_terms is None:
             base_terms = terms.sum(0)
         prefix = terms[: Ts[0]].sum(0)
-        rows.append({"T": T, "snr_2": snr(delta, "2"), "snr_inf": snr(delta, "inf"),
-                     "mean_inf2": float(delta.mean(0).abs().max() ** 2),
-                     "var_inf2": float(((delta - delta.mean(0)).abs().max(1).values ** 2).mean()),
-                     "cov_rel": float(cov.abs().max() / (hd.mean() * g.mean(0)).abs().max()),
-                     "prefix_change": float((prefix - base_terms).norm() / base_terms.norm())})
+        rows.append(
+            {
+                "T": T,
+                "snr_2": snr(delta, "2"),
+                "snr_inf": snr(delta, "inf"),
+                "mean_inf2": float(delta.mean(0).abs().max() ** 2),
+                "var_inf2": float(((delta - delta.mean(0)).abs().max(1).values ** 2).mean()),
+                "cov_rel": float(cov.abs().max() / (hd.mean() * g.mean(0)).abs().max()),
+                "prefix_change": float((prefix - base_terms).norm() / base_terms.norm()),
+            }
+        )
     return pd.DataFrame(rows)

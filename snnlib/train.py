@@ -69,12 +69,14 @@ def adversary(cfg: Config, model, generator: torch.Generator):
         def pgd_through(x, y):  # crafted through the chosen encoder backward (the audit's strongest: flip)
             with encoder_grad(model, a.encoder_grad):
                 return pgd(x, y)
+
         return pgd_through
 
     def fgsm_rs(x, y):  # Wong et al. 2020: FGSM from a uniform random start, step 1.25 eps, projected
         start = random_start(x, a.eps, generator)
         step = FGSM(threat, a.alpha if a.alpha is not None else 1.25 * a.eps)(start, y)
         return torch.clamp(x + torch.clamp(step - x, -a.eps, a.eps), 0, 1)
+
     return fgsm_rs
 
 
@@ -93,9 +95,16 @@ def robust_val_accuracy(model, val_ds, cfg: Config, device) -> float:
     a, n = cfg.train.adversarial, cfg.train.robust_val
     ds = val_ds.subset(torch.arange(n))
     threat = FastThreatModel(model.eval(), "pixel", "eval")
-    pgd = PGD(threat, a.eps, 2.5 * a.eps / ROBUST_VAL_STEPS, ROBUST_VAL_STEPS,
-              generator=torch.Generator().manual_seed(cfg.seed))
-    grad = a.encoder_grad if getattr(model, "encoder", None) is not None and hasattr(model.encoder, "flip_width") else None
+    pgd = PGD(
+        threat,
+        a.eps,
+        2.5 * a.eps / ROBUST_VAL_STEPS,
+        ROBUST_VAL_STEPS,
+        generator=torch.Generator().manual_seed(cfg.seed),
+    )
+    grad = (
+        a.encoder_grad if getattr(model, "encoder", None) is not None and hasattr(model.encoder, "flip_width") else None
+    )
     correct = 0
     with encoder_grad(model, grad) if grad else contextlib.nullcontext():
         for i in range(0, n, cfg.train.eval_batch_size):
@@ -110,8 +119,14 @@ def _epoch(model, opt, ds, cfg, epoch, device, autocast):
     g_flip = torch.Generator().manual_seed(cfg.seed * 1000 + epoch + 500)
     adv = adversary(cfg, model, torch.Generator().manual_seed(cfg.seed * 1000 + epoch + 700))
     loader = torch.utils.data.DataLoader(
-        ds, batch_size=cfg.train.batch_size, shuffle=True, generator=g_shuffle, collate_fn=lambda b: b,
-        num_workers=cfg.train.workers, pin_memory=cfg.train.pin_memory and str(device).startswith("cuda"))
+        ds,
+        batch_size=cfg.train.batch_size,
+        shuffle=True,
+        generator=g_shuffle,
+        collate_fn=lambda b: b,
+        num_workers=cfg.train.workers,
+        pin_memory=cfg.train.pin_memory and str(device).startswith("cuda"),
+    )
     tot_loss, correct, n = 0.0, 0, 0
     bar = tqdm(loader, desc=f"epoch {epoch}", disable=None, leave=False)
     for x, y in bar:
@@ -139,19 +154,22 @@ def _better(cfg, m, best):
     return m[key] > best[key] if key == "val_acc" else m[key] < best[key]
 
 
-def train(cfg: Config, device: str = "cpu", resume: bool = False, force: bool = False,
-          stop_after: int | None = None) -> dict:
+def train(
+    cfg: Config, device: str = "cpu", resume: bool = False, force: bool = False, stop_after: int | None = None
+) -> dict:
     """Train a config; return its result dict (also written to ``results/<profile>/<run_id>/train.json``).
 
     A config whose finished result exists is not trained again unless ``force``. ``resume``
     continues from the ``latest`` checkpoint. ``stop_after`` ends the run after that many epochs
     (used to test resume); such a partial result (``complete: False``) is never taken as finished.
     """
+
     def finished(prev):
         return prev.get("train_key") == cfg.train_key() and prev.get("complete")
 
-    return results.cached(results.run_dir(cfg) / "train.json", lambda: _logged(cfg, device, resume, force, stop_after),
-                          force, finished)
+    return results.cached(
+        results.run_dir(cfg) / "train.json", lambda: _logged(cfg, device, resume, force, stop_after), force, finished
+    )
 
 
 def _logged(cfg, device, resume, force, stop_after):
@@ -196,33 +214,60 @@ def _start(cfg, model, opt, paths, device, resume, force):
 def _train(cfg, device, resume, force, stop_after, paths):
     train_ds, val_ds = load_data(cfg, "train"), load_data(cfg, "val")
     model = build_classifier(cfg, train_ds.num_classes, in_channels_of(train_ds)).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, betas=tuple(cfg.train.betas),
-                           weight_decay=cfg.train.weight_decay)
+    opt = torch.optim.Adam(
+        model.parameters(), lr=cfg.train.lr, betas=tuple(cfg.train.betas), weight_decay=cfg.train.weight_decay
+    )
     if cfg.train.robust_val > len(val_ds):
-        raise SnnlibError(f"config {cfg.name!r}: train.robust_val={cfg.train.robust_val}, but the validation split "
-                          f"has only {len(val_ds)} images; lower train.robust_val or raise data.val_fraction")
+        raise SnnlibError(
+            f"config {cfg.name!r}: train.robust_val={cfg.train.robust_val}, but the validation split "
+            f"has only {len(val_ds)} images; lower train.robust_val or raise data.val_fraction"
+        )
     history, best, start, elapsed = _start(cfg, model, opt, paths, device, resume, force)
-    common = {"train_key": cfg.train_key(), "config": cfg.to_dict(), "num_classes": train_ds.num_classes,
-              "in_channels": in_channels_of(train_ds)}
+    common = {
+        "train_key": cfg.train_key(),
+        "config": cfg.to_dict(),
+        "num_classes": train_ds.num_classes,
+        "in_channels": in_channels_of(train_ds),
+    }
     autocast = _autocast(cfg, device)
     for epoch in range(start, cfg.train.epochs + 1):
         te = time.time()
         tr_loss, tr_acc = _epoch(model, opt, train_ds, cfg, epoch, device, autocast)
-        va_acc, va_loss = accuracy(model, val_ds, cfg.train.eval_batch_size, device) if len(val_ds) else (float("nan"),) * 2
+        va_acc, va_loss = (
+            accuracy(model, val_ds, cfg.train.eval_batch_size, device) if len(val_ds) else (float("nan"),) * 2
+        )
         m = {"epoch": epoch, "train_loss": tr_loss, "train_acc": tr_acc, "val_loss": va_loss, "val_acc": va_acc}
         if cfg.train.robust_val:
             m["robust_val_acc"] = robust_val_accuracy(model, val_ds, cfg, device)
         m["time_s"] = time.time() - te
         history.append(m)
         elapsed += m["time_s"]
-        log.info("%s epoch %d: loss %.4f acc %.4f | val loss %.4f acc %.4f | robust val %s | %.1fs", cfg.name, epoch,
-                 tr_loss, tr_acc, va_loss, va_acc, m.get("robust_val_acc", "-"), m["time_s"])
+        log.info(
+            "%s epoch %d: loss %.4f acc %.4f | val loss %.4f acc %.4f | robust val %s | %.1fs",
+            cfg.name,
+            epoch,
+            tr_loss,
+            tr_acc,
+            va_loss,
+            va_acc,
+            m.get("robust_val_acc", "-"),
+            m["time_s"],
+        )
         if _better(cfg, m, best):
             best = m
             save_checkpoint(paths["best"], {**common, "epoch": epoch, "model": model.state_dict()})
-        save_checkpoint(paths["latest"], {**common, "epoch": epoch, "model": model.state_dict(),
-                                          "optimizer": opt.state_dict(), "history": history, "best": best,
-                                          "elapsed": elapsed})
+        save_checkpoint(
+            paths["latest"],
+            {
+                **common,
+                "epoch": epoch,
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "history": history,
+                "best": best,
+                "elapsed": elapsed,
+            },
+        )
         if stop_after is not None and epoch - start + 1 >= stop_after and epoch < cfg.train.epochs:
             return {"complete": False, "epoch": epoch, "history": history}
     return _finish(cfg, model, device, history, best, elapsed, train_ds, val_ds)
@@ -234,15 +279,31 @@ def _finish(cfg, model, device, history, best, elapsed, train_ds, val_ds):
     last_acc, last_loss = accuracy(model, test_ds, cfg.train.eval_batch_size, device)
     best_model = load_trained(cfg, "best", device)
     best_acc, best_loss = accuracy(best_model, test_ds, cfg.train.eval_batch_size, device)
-    final = {"best_epoch": best["epoch"], "val_acc_best": best["val_acc"], "test_acc_best": best_acc,
-             "robust_val_acc_best": best.get("robust_val_acc"), "select": cfg.train.select,
-             "test_loss_best": best_loss, "test_acc_last": last_acc, "test_loss_last": last_loss,
-             "epochs": len(history), "train_time_s": elapsed}
-    return {"kind": "train", "complete": True, "run_id": cfg.run_id, "train_key": cfg.train_key(),
-            "config": cfg.to_dict(), "env": results.environment(device, cfg.seed), "history": history,
-            "final": final, "wall_time_s": elapsed + time.time() - t0,
-            "data": {**train_ds.provenance(), "n_train": len(train_ds), "n_val": len(val_ds), "n_test": len(test_ds)},
-            "checkpoints": {k: str(v) for k, v in checkpoint_paths(cfg).items() if k != "dir"}}
+    final = {
+        "best_epoch": best["epoch"],
+        "val_acc_best": best["val_acc"],
+        "test_acc_best": best_acc,
+        "robust_val_acc_best": best.get("robust_val_acc"),
+        "select": cfg.train.select,
+        "test_loss_best": best_loss,
+        "test_acc_last": last_acc,
+        "test_loss_last": last_loss,
+        "epochs": len(history),
+        "train_time_s": elapsed,
+    }
+    return {
+        "kind": "train",
+        "complete": True,
+        "run_id": cfg.run_id,
+        "train_key": cfg.train_key(),
+        "config": cfg.to_dict(),
+        "env": results.environment(device, cfg.seed),
+        "history": history,
+        "final": final,
+        "wall_time_s": elapsed + time.time() - t0,
+        "data": {**train_ds.provenance(), "n_train": len(train_ds), "n_val": len(val_ds), "n_test": len(test_ds)},
+        "checkpoints": {k: str(v) for k, v in checkpoint_paths(cfg).items() if k != "dir"},
+    }
 
 
 def check_device(device) -> None:

@@ -8,8 +8,19 @@ import torch
 from spikingjelly.activation_based import functional, neuron, surrogate
 
 from snnlib import attacks
-from snnlib.attacks import (SAPGD, SPSA, LevelSearch, SpikeProjectedPGD, ThreatModel, adaptive_surrogate, bptr,
-                            halving_schedule, omega_of, rate_gradient, run_torchattack)
+from snnlib.attacks import (
+    SAPGD,
+    SPSA,
+    LevelSearch,
+    SpikeProjectedPGD,
+    ThreatModel,
+    adaptive_surrogate,
+    bptr,
+    halving_schedule,
+    omega_of,
+    rate_gradient,
+    run_torchattack,
+)
 from snnlib.encoding import PhaseEncoder
 from snnlib.errors import NotApplicable, SnnlibError
 from snnlib.models import SpikingClassifier, build_model
@@ -55,8 +66,11 @@ def test_assg_keeps_the_forward_and_changes_the_backward(lively_model, images):
 def test_rate_backward_masks():
     """RGA passes 1/(2 V_th) where the mean input is in [0, 2 V_th]; BPTR passes 1 where the neuron fired at all."""
     x = torch.tensor([[0.3, -0.5, 3.0, 0.1], [0.3, -0.5, 3.0, 0.1]]).unsqueeze(-1)  # [T=2, 4 neurons, 1]
-    net = SpikingClassifier(torch.nn.Sequential(neuron.IFNode(v_threshold=1.0, surrogate_function=surrogate.ATan(),
-                                                              detach_reset=True, step_mode="m")))
+    net = SpikingClassifier(
+        torch.nn.Sequential(
+            neuron.IFNode(v_threshold=1.0, surrogate_function=surrogate.ATan(), detach_reset=True, step_mode="m")
+        )
+    )
     for ctx, want in ((rate_gradient, [0.5, 0.0, 0.0, 0.5]), (bptr, [0.0, 0.0, 1.0, 0.0])):
         z = x.clone().requires_grad_(True)
         functional.reset_net(net)
@@ -117,6 +131,7 @@ def test_spsa_estimates_a_linear_model():
 
 def test_tiny_autoattack_standard(lively_model, images):
     x, y = images
-    adv = run_torchattack("autoattack", ThreatModel(lively_model), x, y, eps=8 / 255, n_classes=10, steps=2,
-                          n_queries=3)
+    adv = run_torchattack(
+        "autoattack", ThreatModel(lively_model), x, y, eps=8 / 255, n_classes=10, steps=2, n_queries=3
+    )
     assert adv.shape == x.shape and (adv - x).abs().max() <= 8 / 255 + 1e-5

@@ -78,7 +78,10 @@ def test_evaluate(tiny_model, images):
     r = evaluate(tiny_model, ds, eps_sweep=[2 / 255, 4 / 255], batch_size=3)
     assert r["n"] == 4 and 0 <= r["pgd_acc"] <= 1
     assert [round(s["eps"] * 255) for s in r["sweep"]] == [2, 4, 8]
-    assert r == {**evaluate(tiny_model, ds, eps_sweep=[2 / 255, 4 / 255], batch_size=3), "attack_time_s": r["attack_time_s"]}
+    assert r == {
+        **evaluate(tiny_model, ds, eps_sweep=[2 / 255, 4 / 255], batch_size=3),
+        "attack_time_s": r["attack_time_s"],
+    }
 
 
 def test_bad_attack_settings(tiny_model):
@@ -92,10 +95,17 @@ def test_bad_attack_settings(tiny_model):
         torchattack("cw", tiny_model)
 
 
-@pytest.mark.parametrize("name, kw", [
-    ("apgd-ce", dict(steps=2)), ("apgd-dlr", dict(steps=2)), ("square", dict(n_queries=5)),
-    ("eotpgd", dict(steps=2, eot_iter=2)), ("fab", dict(steps=2)), ("apgdt", dict(steps=2)),
-])
+@pytest.mark.parametrize(
+    "name, kw",
+    [
+        ("apgd-ce", dict(steps=2)),
+        ("apgd-dlr", dict(steps=2)),
+        ("square", dict(n_queries=5)),
+        ("eotpgd", dict(steps=2, eot_iter=2)),
+        ("fab", dict(steps=2)),
+        ("apgdt", dict(steps=2)),
+    ],
+)
 def test_torchattacks_interop(tiny_model, images, name, kw):
     x, y = images
     adv = run_torchattack(name, ThreatModel(tiny_model), x[:2], y[:2], **kw)
@@ -125,8 +135,11 @@ def test_autoattack_standard_is_the_original_budget(tiny_model, images):
 
 def _set(n=21, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return ImageSet(torch.randint(0, 256, (n, 3, 32, 32), generator=g, dtype=torch.uint8), torch.arange(n) % 10,
-                    [str(i) for i in range(10)])
+    return ImageSet(
+        torch.randint(0, 256, (n, 3, 32, 32), generator=g, dtype=torch.uint8),
+        torch.arange(n) % 10,
+        [str(i) for i in range(10)],
+    )
 
 
 def test_bn_train_accuracy_does_not_depend_on_the_dataset_order(tiny_model):
@@ -153,7 +166,11 @@ def test_threat_registry_is_the_one_place(tiny_model):
     assert (auth.space, auth.bn, auth.batch_order, auth.batch_size) == ("spike", "train", "shuffled", 16)
     cfg = experiments.eval_config(Config(), "authors-6")
     assert (cfg.attack.space, cfg.attack.bn, cfg.attack.batch_order, cfg.attack.batch_size) == (
-        "spike", "train", "shuffled", 16) and abs(cfg.attack.eps - 6 / 255) < 1e-12
+        "spike",
+        "train",
+        "shuffled",
+        16,
+    ) and abs(cfg.attack.eps - 6 / 255) < 1e-12
     # batch order and size are in the key only where they change numbers (BN train)
     std = experiments.eval_config(Config(), "standard")
     assert experiments.eval_config(std, None, extra=["attack.batch_size=7"]).eval_key() == std.eval_key()
@@ -175,9 +192,11 @@ def test_authors_loop_and_evaluate_craft_on_the_same_batches(tiny_model):
     tiny_model.eval()
     ds = _set(n=19)
     x, y = ds.batch(torch.arange(19))
-    ev = evaluate(tiny_model, ds, eps=8 / 255, steps=1, space="spike", bn="train", batch_size=16, seed=5,
-                  batch_order="shuffled")
-    loop = authors_loop(tiny_model, x, y, eps=8 / 255, steps=1, batch_size=16, order_seed=5,
-                        generator=torch.Generator().manual_seed(0))
+    ev = evaluate(
+        tiny_model, ds, eps=8 / 255, steps=1, space="spike", bn="train", batch_size=16, seed=5, batch_order="shuffled"
+    )
+    loop = authors_loop(
+        tiny_model, x, y, eps=8 / 255, steps=1, batch_size=16, order_seed=5, generator=torch.Generator().manual_seed(0)
+    )
     assert torch.equal(torch.tensor(ev["per_sample"]["fgsm@0.03137254901960784"], dtype=torch.bool), loop["fgsm"])
     assert torch.equal(torch.tensor(ev["per_sample"]["clean"], dtype=torch.bool), loop["clean"])

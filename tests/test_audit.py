@@ -42,8 +42,10 @@ def test_swap_surrogate_restores_even_on_error(lively_model, images):
     g0 = pixel_grad(lively_model, x, y)
     with pytest.raises(RuntimeError, match="boom"):
         with audit.swap_surrogate(lively_model, "atan-8"):
-            assert all(isinstance(m.surrogate_function, surrogate.ATan) and m.surrogate_function.alpha == 8
-                       for _, m in spiking_neurons(lively_model))
+            assert all(
+                isinstance(m.surrogate_function, surrogate.ATan) and m.surrogate_function.alpha == 8
+                for _, m in spiking_neurons(lively_model)
+            )
             assert not torch.equal(pixel_grad(lively_model, x, y), g0)  # the backward really changed
             raise RuntimeError("boom")
     assert [m.surrogate_function for _, m in spiking_neurons(lively_model)] == originals
@@ -123,8 +125,7 @@ def test_pgd_track_matches_untracked_trajectory():
 def test_pgd_track_zero_gradient_stalls(lively_model, images):
     x, y = images
     with audit.estimator(lively_model, "encoder-none"):
-        tr = pgd_track(ThreatModel(lively_model), x, y, steps=5, restarts=2,
-                             generator=torch.Generator().manual_seed(0))
+        tr = pgd_track(ThreatModel(lively_model), x, y, steps=5, restarts=2, generator=torch.Generator().manual_seed(0))
     b = tr["broken_at"]
     assert ((b[0] == 0) | (b[0] == 6)).all()  # only the random start can break a sample
     assert (tr["stalled"][0] == (b[0] == 6)).all()
@@ -146,17 +147,28 @@ def test_authors_loop_leaks_bn_stats_snnlib_path_does_not(lively_model, images):
         clean = lively_model(x).argmax(1) == y
     assert torch.equal(r["clean"], clean)  # "no leak" predictions use the model's own statistics
     # in place, as their code does: the running statistics change
-    authors_loop(lively_model, x, y, steps=2, batch_size=2, generator=torch.Generator().manual_seed(0),
-                       inplace=True)
+    authors_loop(lively_model, x, y, steps=2, batch_size=2, generator=torch.Generator().manual_seed(0), inplace=True)
     assert any(not torch.equal(before[k], v) for k, v in bn_state(lively_model).items())
 
 
 def _result(n, ps, attacks, **extra):
     """A suite result with ``n`` images: every image clean-correct, per-sample outcomes ``ps`` (name -> bools)."""
     groups = {"clean": "clean", **attacks}
-    return {"n_eval": n, "attacks": [{"attack": k, "group": g, "eps": 8 / 255, "acc": float(torch.tensor(ps[k]).float().mean()),
-                                      "in_worst_case": True} for k, g in groups.items()],
-            "per_sample": {k: [int(v) for v in ps[k]] for k in ps}, **extra}
+    return {
+        "n_eval": n,
+        "attacks": [
+            {
+                "attack": k,
+                "group": g,
+                "eps": 8 / 255,
+                "acc": float(torch.tensor(ps[k]).float().mean()),
+                "in_worst_case": True,
+            }
+            for k, g in groups.items()
+        ],
+        "per_sample": {k: [int(v) for v in ps[k]] for k in ps},
+        **extra,
+    }
 
 
 def test_flags_need_a_significant_test_not_one_image():
@@ -164,19 +176,41 @@ def test_flags_need_a_significant_test_not_one_image():
     one = [1] * n
     near = [0] + [1] * (n - 1)  # one image apart
     far = [0] * 8 + [1] * (n - 8)  # eight images apart, all one way
-    base = {"clean": one, "PGD-7 (paper)": one, "PGD-50": one, "PGD-200": near, "random noise": near, "FGSM": near,
-            "Square-5": near}
-    attacks = {"FGSM": "one-step", "PGD-7 (paper)": "paper", "PGD-50": "steps", "PGD-200": "steps",
-               "Square-5": "black-box", "random noise": "noise"}
-    r = _result(n, base, attacks, ladder={"rungs": [50, 200]},
-                sweep=[{"eps": 1.0, "eps_255": 255, "acc": 0.0, "n_robust": 0}],
-                zero_gradients=[{"space": "pixel", "n": n, "all_zero": 1, "zero_frac": 0.05, "which": [3]}])
+    base = {
+        "clean": one,
+        "PGD-7 (paper)": one,
+        "PGD-50": one,
+        "PGD-200": near,
+        "random noise": near,
+        "FGSM": near,
+        "Square-5": near,
+    }
+    attacks = {
+        "FGSM": "one-step",
+        "PGD-7 (paper)": "paper",
+        "PGD-50": "steps",
+        "PGD-200": "steps",
+        "Square-5": "black-box",
+        "random noise": "noise",
+    }
+    r = _result(
+        n,
+        base,
+        attacks,
+        ladder={"rungs": [50, 200]},
+        sweep=[{"eps": 1.0, "eps_255": 255, "acc": 0.0, "n_robust": 0}],
+        zero_gradients=[{"space": "pixel", "n": n, "all_zero": 1, "zero_frac": 0.05, "which": [3]}],
+    )
     fired = {x["flag"]: x["fired"] for x in audit.red_flags(r)}
     assert not any(fired.values()), fired  # one image apart is never significant
-    r2 = _result(n, {**base, "FGSM": far, "PGD-200": far, "random noise": far, "Square-5": [0] * 10 + [1] * 10},
-                 {**attacks, "PGD-200": "steps"}, ladder={"rungs": [50, 200]},
-                 sweep=[{"eps": 1.0, "eps_255": 255, "acc": 0.5, "n_robust": 10}],
-                 zero_gradients=[{"space": "pixel", "n": n, "all_zero": 6, "zero_frac": 0.3, "which": list(range(6))}])
+    r2 = _result(
+        n,
+        {**base, "FGSM": far, "PGD-200": far, "random noise": far, "Square-5": [0] * 10 + [1] * 10},
+        {**attacks, "PGD-200": "steps"},
+        ladder={"rungs": [50, 200]},
+        sweep=[{"eps": 1.0, "eps_255": 255, "acc": 0.5, "n_robust": 10}],
+        zero_gradients=[{"space": "pixel", "n": n, "all_zero": 6, "zero_frac": 0.3, "which": list(range(6))}],
+    )
     fired = {x["flag"]: x["fired"] for x in audit.red_flags(r2)}
     assert fired["one_step_beats_iterative"] and fired["more_steps_keep_helping"] and fired["random_noise_finds"]
     assert fired["unbounded_eps_not_100"] and fired["zero_gradients"]
@@ -189,9 +223,13 @@ def test_summary_attribution_and_verdict():
     one = [1] * n
     pgd7 = [1] * 20 + [0] * 10
     strong = [1] * 5 + [0] * 25  # more steps break 15 more images
-    r = audit.derive(_result(n, {"clean": one, "FGSM": one, "PGD-7 (paper)": pgd7, "PGD-200": strong,
-                                 "PGD-10 [atan-8]": strong}, {"FGSM": "one-step", "PGD-7 (paper)": "paper",
-                                                              "PGD-200": "steps", "PGD-10 [atan-8]": "estimator"}))
+    r = audit.derive(
+        _result(
+            n,
+            {"clean": one, "FGSM": one, "PGD-7 (paper)": pgd7, "PGD-200": strong, "PGD-10 [atan-8]": strong},
+            {"FGSM": "one-step", "PGD-7 (paper)": "paper", "PGD-200": "steps", "PGD-10 [atan-8]": "estimator"},
+        )
+    )
     f = r["final"]
     assert f["worst"]["k"] == 5 and f["gap_test"]["a_only"] == 15 and f["gap_test"]["p"] < 0.05
     assert f["cause"] == "weak attack" and f["worst"]["lo"] <= 5 / 30 <= f["worst"]["hi"]
@@ -200,15 +238,35 @@ def test_summary_attribution_and_verdict():
     text = audit.verdict(r, "toy", "quick profile")
     assert "weak attack" in text and "n=30" in text and "breaks 15 of 30 images" in text and "quick profile" in text
     # only an estimator breaks the extra images, and no masking flag can say why: mixed
-    r = audit.derive(_result(n, {"clean": one, "FGSM": one, "PGD-7 (paper)": pgd7, "PGD-200": pgd7,
-                                 "PGD-10 [atan-8]": strong}, {"FGSM": "one-step", "PGD-7 (paper)": "paper",
-                                                              "PGD-200": "steps", "PGD-10 [atan-8]": "estimator"}))
+    r = audit.derive(
+        _result(
+            n,
+            {"clean": one, "FGSM": one, "PGD-7 (paper)": pgd7, "PGD-200": pgd7, "PGD-10 [atan-8]": strong},
+            {"FGSM": "one-step", "PGD-7 (paper)": "paper", "PGD-200": "steps", "PGD-10 [atan-8]": "estimator"},
+        )
+    )
     assert r["final"]["cause"] == "mixed: cannot separate" and r["final"]["strongest_group"] == "estimator"
     # ... with the training surrogate's run as the estimators' base, the estimator flag fires: obfuscation
-    r = audit.derive(_result(n, {"clean": one, "FGSM": one, "PGD-7 (paper)": pgd7, "PGD-200": pgd7,
-                                 "PGD-10 [atan-2]": pgd7, "PGD-10 [atan-8]": strong},
-                             {"FGSM": "one-step", "PGD-7 (paper)": "paper", "PGD-200": "steps",
-                              "PGD-10 [atan-2]": "estimator", "PGD-10 [atan-8]": "estimator"}))
+    r = audit.derive(
+        _result(
+            n,
+            {
+                "clean": one,
+                "FGSM": one,
+                "PGD-7 (paper)": pgd7,
+                "PGD-200": pgd7,
+                "PGD-10 [atan-2]": pgd7,
+                "PGD-10 [atan-8]": strong,
+            },
+            {
+                "FGSM": "one-step",
+                "PGD-7 (paper)": "paper",
+                "PGD-200": "steps",
+                "PGD-10 [atan-2]": "estimator",
+                "PGD-10 [atan-8]": "estimator",
+            },
+        )
+    )
     assert r["final"]["cause"] == "gradient obfuscation" and "other_estimator_helps" in r["final"]["flags_fired"]
 
 
@@ -227,11 +285,15 @@ def test_cause_labels_from_nested_counts_and_flags():
 def test_black_box_flag_leaves_autoattack_out_and_zero_gradients_read_spikes():
     n = 20
     one, half = [1] * n, [0] * 10 + [1] * 10
-    r = _result(n, {"clean": one, "PGD-7 (paper)": one, "AutoAttack (standard)": [0] * 12 + [1] * 8,
-                    "Square-5000": half},
-                {"PGD-7 (paper)": "paper", "AutoAttack (standard)": "adaptive", "Square-5000": "black-box"},
-                zero_gradients=[{"space": "pixel", "n": n, "all_zero": 0, "zero_frac": 0.0, "which": []},
-                                {"space": "spike", "n": n, "all_zero": 6, "zero_frac": 0.3, "which": list(range(6))}])
+    r = _result(
+        n,
+        {"clean": one, "PGD-7 (paper)": one, "AutoAttack (standard)": [0] * 12 + [1] * 8, "Square-5000": half},
+        {"PGD-7 (paper)": "paper", "AutoAttack (standard)": "adaptive", "Square-5000": "black-box"},
+        zero_gradients=[
+            {"space": "pixel", "n": n, "all_zero": 0, "zero_frac": 0.0, "which": []},
+            {"space": "spike", "n": n, "all_zero": 6, "zero_frac": 0.3, "which": list(range(6))},
+        ],
+    )
     flags = {x["flag"]: x for x in audit.red_flags(r)}
     assert flags["black_box_beats_white_box"]["fired"]  # Square vs PGD-7; AutoAttack (which runs Square) is left out
     assert "PGD-7 (paper)" in flags["black_box_beats_white_box"]["evidence"]
@@ -241,35 +303,87 @@ def test_black_box_flag_leaves_autoattack_out_and_zero_gradients_read_spikes():
 def test_sweep_entry_at_large_eps_never_enters_the_worst_case():
     n = 10
     one = [1] * n
-    r = _result(n, {"clean": one, "FGSM": one, "PGD-7 (paper)": one, "sweep eps=0.5": [0] * n},
-                {"FGSM": "one-step", "PGD-7 (paper)": "paper"}, sweep=[{"eps": 0.5, "eps_255": 127.5, "acc": 0.0,
-                                                                      "n_robust": 0}])
-    assert audit.derive(r)["final"]["worst"]["k"] == n  # eps 0.5 breaks everything, yet the worst case at 8/255 is 100 %
+    r = _result(
+        n,
+        {"clean": one, "FGSM": one, "PGD-7 (paper)": one, "sweep eps=0.5": [0] * n},
+        {"FGSM": "one-step", "PGD-7 (paper)": "paper"},
+        sweep=[{"eps": 0.5, "eps_255": 127.5, "acc": 0.0, "n_robust": 0}],
+    )
+    assert (
+        audit.derive(r)["final"]["worst"]["k"] == n
+    )  # eps 0.5 breaks everything, yet the worst case at 8/255 is 100 %
 
 
 def tiny_cfg(cifar_dir):
     from snnlib import config
 
-    sets = [f"data.dataset=npz:{cifar_dir}", "data.n_per_class=6", "data.val_fraction=0.34",
-            "data.test_per_class=1", "data.eval_per_class=1", "model.width=2", "train.epochs=1",
-            "train.batch_size=8", "profile=custom", "name=tiny"]
+    sets = [
+        f"data.dataset=npz:{cifar_dir}",
+        "data.n_per_class=6",
+        "data.val_fraction=0.34",
+        "data.test_per_class=1",
+        "data.eval_per_class=1",
+        "model.width=2",
+        "train.epochs=1",
+        "train.batch_size=8",
+        "profile=custom",
+        "name=tiny",
+    ]
     return config.from_dict(config.apply_overrides({}, sets))
 
 
+@pytest.mark.slow
 def test_run_config_end_to_end_and_cached(cifar_dir, monkeypatch):
     cfg = tiny_cfg(cifar_dir)
-    s = audit.AuditSettings.for_budget("quick", n_eval=10, batch_size=5, ladder_steps=[1, 3], ladder_restarts=2,
-                                       trace_steps=2, sweep_eps=[8 / 255, 0.5], sweep_steps=2,
-                                       estimators=["atan-2", "rga", "bptr", "encoder-none"], estimator_steps=1,
-                                       apgd_steps=2, sapgd_steps=2, level_steps=1, square_queries=3, spsa_steps=1,
-                                       spsa_samples=2, transfer_steps=1, noise_draws=1, eot_samples=2,
-                                       authors_batch_size=4, diagnostics_images=1, ann_twin=None)
+    s = audit.AuditSettings.for_budget(
+        "quick",
+        n_eval=10,
+        batch_size=5,
+        ladder_steps=[1, 3],
+        ladder_restarts=2,
+        trace_steps=2,
+        sweep_eps=[8 / 255, 0.5],
+        sweep_steps=2,
+        estimators=["atan-2", "rga", "bptr", "encoder-none"],
+        estimator_steps=1,
+        apgd_steps=2,
+        sapgd_steps=2,
+        level_steps=1,
+        square_queries=3,
+        spsa_steps=1,
+        spsa_samples=2,
+        transfer_steps=1,
+        noise_draws=1,
+        eot_samples=2,
+        authors_batch_size=4,
+        diagnostics_images=1,
+        ann_twin=None,
+    )
     r = audit.run_config(cfg, settings=s)
     assert r["kind"] == "audit" and r["n_eval"] == 10 and r["sources"]["ann"].startswith("tiny_ann-")
     names = {a["attack"] for a in r["attacks"]}
-    assert {"FGSM", "PGD-7 (paper)", "PGD-3", "PGD-3 x2", "APGD-CE", "APGD-DLR", "SA-PGD-2", "ASSG + SA-PGD-2",
-            "Square-3", "SPSA-1", "transfer: ANN twin", "transfer: rate-coded twin", "spike-projected PGD-1",
-            "level search-1", "random noise"} <= names and "PGD-1 [rga]" in names and "PGD-1 [bptr]" in names
+    assert (
+        {
+            "FGSM",
+            "PGD-7 (paper)",
+            "PGD-3",
+            "PGD-3 x2",
+            "APGD-CE",
+            "APGD-DLR",
+            "SA-PGD-2",
+            "ASSG + SA-PGD-2",
+            "Square-3",
+            "SPSA-1",
+            "transfer: ANN twin",
+            "transfer: rate-coded twin",
+            "spike-projected PGD-1",
+            "level search-1",
+            "random noise",
+        }
+        <= names
+        and "PGD-1 [rga]" in names
+        and "PGD-1 [bptr]" in names
+    )
     wc = torch.tensor(r["per_sample"]["worst case"])
     assert r["final"]["worst_acc"] == wc.float().mean().item()
     assert r["final"]["worst_acc"] <= min(a["acc"] for a in r["attacks"] if a["in_worst_case"])
@@ -279,9 +393,21 @@ def test_run_config_end_to_end_and_cached(cifar_dir, monkeypatch):
     again = audit.run_config(cfg, settings=s)
     assert again["env"]["time"] == r["env"]["time"] and again["result_file"] == r["result_file"]
     assert set(audit.summary_table({"tiny": again}).columns) >= {"clean", "PGD-7 (paper)", "worst case", "cause"}
-    for table in (audit.flags_table, audit.leak_table, audit.switch_table, audit.zero_grad_table,
-                  audit.estimator_table, audit.ladder_frame, audit.sweep_frame, audit.attack_frame, audit.attack_table,
-                  audit.attribution_table, audit.trace_frame, audit.strength_frame, audit.alignment_table):
+    for table in (
+        audit.flags_table,
+        audit.leak_table,
+        audit.switch_table,
+        audit.zero_grad_table,
+        audit.estimator_table,
+        audit.ladder_frame,
+        audit.sweep_frame,
+        audit.attack_frame,
+        audit.attack_table,
+        audit.attribution_table,
+        audit.trace_frame,
+        audit.strength_frame,
+        audit.alignment_table,
+    ):
         assert len(table({"tiny": again}))
     assert results.read_json(r["result_file"])["final"] == again["final"]
     assert len(audit.settings_table(audit.AuditSettings.from_dict(again["settings"]))) > 5

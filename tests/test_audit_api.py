@@ -15,9 +15,24 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "models"))
 import tiny_lif  # noqa: E402
 
-TINY = dict(ladder_steps=[2, 4], trace_steps=3, sweep_steps=2, sweep_eps=[8 / 255, 1.0], estimator_steps=2,
-            apgd_steps=2, sapgd_steps=2, level_steps=2, square_queries=4, spsa_steps=2, spsa_samples=2,
-            transfer_steps=2, noise_draws=2, eot_samples=2, diagnostics_images=0, batch_size=8)
+TINY = dict(
+    ladder_steps=[2, 4],
+    trace_steps=3,
+    sweep_steps=2,
+    sweep_eps=[8 / 255, 1.0],
+    estimator_steps=2,
+    apgd_steps=2,
+    sapgd_steps=2,
+    level_steps=2,
+    square_queries=4,
+    spsa_steps=2,
+    spsa_samples=2,
+    transfer_steps=2,
+    noise_draws=2,
+    eot_samples=2,
+    diagnostics_images=0,
+    batch_size=8,
+)
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +46,17 @@ def test_audit_hand_written_lif(data, tmp_path):
     x, y = data
     rep = audit.audit(tiny_lif.build(), x, y, budget="quick", label="tiny LIF", progress=False, **TINY)
     card = rep.card
-    for key in ("clean_acc", "pgd7_acc", "worst_case_acc", "worst_case_interval", "attacks", "flags", "verdict",
-                "settings", "env"):
+    for key in (
+        "clean_acc",
+        "pgd7_acc",
+        "worst_case_acc",
+        "worst_case_interval",
+        "attacks",
+        "flags",
+        "verdict",
+        "settings",
+        "env",
+    ):
         assert key in card
     assert card["clean_acc"] == 1.0 and card["worst_case_acc"] <= card["pgd7_acc"]
     lo, hi = card["worst_case_interval"]
@@ -93,14 +117,18 @@ def test_cli_bad_inputs_one_line(tmp_path, cifar_dir, capsys):
     bad = tmp_path / "bad.pt"
     bad.write_text("garbage")
     torch.save({"fc1.weight": torch.zeros(1)}, tmp_path / "wrong.pt")
-    cases = [(["--model", f"{model}:nothing", "--data", data], "no callable 'nothing'"),
-             (["--model", f"{model}:build_bad", "--data", data], "must return a torch.nn.Module"),
-             (["--model", f"{model}:build", "--data", data, "--checkpoint", str(bad)], "could not be read"),
-             (["--model", f"{model}:build", "--data", data, "--checkpoint", str(tmp_path / "wrong.pt")],
-              "does not fit the model"),
-             (["--model", f"{model}:build", "--data", data, "--n", "100000"], "larger than the test set"),
-             (["--model", f"{model}:build_wrong_shape", "--data", data, "--n", "10"], "logits [B,K]"),
-             (["--model", f"{model}:build_wrong_classes", "--data", data, "--n", "10"], "10 classes")]
+    cases = [
+        (["--model", f"{model}:nothing", "--data", data], "no callable 'nothing'"),
+        (["--model", f"{model}:build_bad", "--data", data], "must return a torch.nn.Module"),
+        (["--model", f"{model}:build", "--data", data, "--checkpoint", str(bad)], "could not be read"),
+        (
+            ["--model", f"{model}:build", "--data", data, "--checkpoint", str(tmp_path / "wrong.pt")],
+            "does not fit the model",
+        ),
+        (["--model", f"{model}:build", "--data", data, "--n", "100000"], "larger than the test set"),
+        (["--model", f"{model}:build_wrong_shape", "--data", data, "--n", "10"], "logits [B,K]"),
+        (["--model", f"{model}:build_wrong_classes", "--data", data, "--n", "10"], "10 classes"),
+    ]
     for args, msg in cases:  # in process: the same main() the command runs
         rc = cli.main(["audit", *args, "--out", str(tmp_path / "o"), "-q"])
         err = capsys.readouterr().err
@@ -123,7 +151,7 @@ def test_interrupted_audit_resumes_to_the_same_result(data, tmp_path, monkeypatc
     names = [n for n, _ in checks.CHECKS]
     assert set(checks.SEED_INDEX) == set(names) and len(set(checks.SEED_INDEX.values())) == len(names)
     cut = names.index("spsa")
-    monkeypatch.setattr(run, "CHECKS", checks.CHECKS[:cut] + [("spsa", stop)] + checks.CHECKS[cut + 1:])
+    monkeypatch.setattr(run, "CHECKS", checks.CHECKS[:cut] + [("spsa", stop)] + checks.CHECKS[cut + 1 :])
     with pytest.raises(KeyboardInterrupt):
         run.run_suite(tiny_lif.build(), x, y, s, progress=False, partial=partial)
     assert json.loads(partial.read_text())["done"] == names[:cut]

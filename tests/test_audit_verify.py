@@ -19,9 +19,24 @@ sys.path.insert(0, str(HERE / "models"))
 import tiny_lif  # noqa: E402
 
 MODEL = f"{HERE / 'models' / 'tiny_lif.py'}:build"
-TINY = dict(ladder_steps=[2, 4], trace_steps=3, sweep_steps=2, sweep_eps=[8 / 255, 1.0], estimator_steps=2,
-            apgd_steps=2, sapgd_steps=2, level_steps=2, square_queries=4, spsa_steps=2, spsa_samples=2,
-            transfer_steps=2, noise_draws=2, eot_samples=2, diagnostics_images=0, batch_size=8)
+TINY = dict(
+    ladder_steps=[2, 4],
+    trace_steps=3,
+    sweep_steps=2,
+    sweep_eps=[8 / 255, 1.0],
+    estimator_steps=2,
+    apgd_steps=2,
+    sapgd_steps=2,
+    level_steps=2,
+    square_queries=4,
+    spsa_steps=2,
+    spsa_samples=2,
+    transfer_steps=2,
+    noise_draws=2,
+    eot_samples=2,
+    diagnostics_images=0,
+    batch_size=8,
+)
 
 
 def linear():
@@ -77,8 +92,10 @@ def test_verify_rejects_tampered_examples(report, tmp_path, capsys):
     _, files, _ = report
     ex = torch.load(files["examples"], weights_only=True)
     cases = []
-    for name, change in (("ball", lambda e: e["x_adv"][2].copy_(1 - e["x"][2])),
-                         ("range", lambda e: e["x_adv"][3].add_(0.5))):
+    for name, change in (
+        ("ball", lambda e: e["x_adv"][2].copy_(1 - e["x"][2])),
+        ("range", lambda e: e["x_adv"][3].add_(0.5)),
+    ):
         bad = {**ex, "x_adv": ex["x_adv"].clone()}
         change(bad)
         (tmp_path / name).mkdir()
@@ -105,8 +122,18 @@ def test_verify_rejects_tampered_examples(report, tmp_path, capsys):
 def test_model_info_and_attack_check_on_the_card(report):
     rep, files, _ = report
     info = json.loads(Path(files["model_info"]).read_text())
-    for key in ("name", "dataset", "eps", "clean_acc", "autoattack_acc", "worst_case_acc", "worst_case_interval",
-                "unreliable", "footnote", "norm"):
+    for key in (
+        "name",
+        "dataset",
+        "eps",
+        "clean_acc",
+        "autoattack_acc",
+        "worst_case_acc",
+        "worst_case_interval",
+        "unreliable",
+        "footnote",
+        "norm",
+    ):
         assert key in info
     assert info["eps"] == "8/255" and info["norm"] == "linf" and info["dataset"] == "random"
     assert info["autoattack_acc"] is None
@@ -132,8 +159,11 @@ def test_norm_l2(data, tmp_path, capsys, monkeypatch):
     x, y = data
     rep = audit.audit(tiny_lif.build(), x, y, norm="l2", eps=2.0, progress=False, **TINY)
     c = rep.card
-    assert c["norm"] == "l2" and c["eps"] == 2.0 and {"APGD-CE", "APGD-DLR", "PGD-7 (paper)", "FGSM"} <= {
-        a["name"] for a in c["attacks"]}
+    assert (
+        c["norm"] == "l2"
+        and c["eps"] == 2.0
+        and {"APGD-CE", "APGD-DLR", "PGD-7 (paper)", "FGSM"} <= {a["name"] for a in c["attacks"]}
+    )
     assert any(a["name"].startswith("Square-") for a in c["attacks"]) and c["worst_case_acc"] <= c["pgd7_acc"]
     flags = {f["name"] for f in c["flags"]}
     assert flags >= {"one_step_beats_iterative", "random_noise_finds", "unbounded_eps_not_100", "zero_gradients"}

@@ -35,9 +35,18 @@ def test_use_profile_reads_only_for_committed_profiles(monkeypatch, tmp_path):
 
 
 def _tiny(cifar_dir, name):
-    sets = [f"data.dataset=npz:{cifar_dir}", "data.n_per_class=6", "data.val_fraction=0.34",
-            "data.test_per_class=1", "data.eval_per_class=1", "model.width=2", "train.epochs=1",
-            "train.batch_size=8", "profile=custom", f"name={name}"]
+    sets = [
+        f"data.dataset=npz:{cifar_dir}",
+        "data.n_per_class=6",
+        "data.val_fraction=0.34",
+        "data.test_per_class=1",
+        "data.eval_per_class=1",
+        "model.width=2",
+        "train.epochs=1",
+        "train.batch_size=8",
+        "profile=custom",
+        f"name={name}",
+    ]
     return config.from_dict(config.apply_overrides({}, sets))
 
 

@@ -21,18 +21,21 @@ def test_fraction_strings_and_overrides():
     assert (c2.model.width, c2.train.epochs, c2.data.dataset) == (8, 3, "imagefolder:/x")
 
 
-@pytest.mark.parametrize("raw, match", [
-    ({"modle": {}}, "unknown config key 'modle' \\(did you mean 'model'\\?\\)"),
-    ({"model": {"widht": 3}}, "unknown config key 'model.widht' \\(did you mean 'width'\\?\\)"),
-    ({"model": {"width": "wide"}}, "model.width must be an integer"),
-    ({"model": {"pool": "min"}}, "unknown model.pool 'min'"),
-    ({"model": {"arch": "vgg11"}}, "unknown model.arch"),
-    ({"train": {"flip": "yes"}}, "train.flip must be true or false"),
-    ({"attack": {"eps": 8}}, "must lie in \\[0, 1\\]"),
-    ({"data": {"dataset": "svhn"}}, "unknown dataset 'svhn'"),
-    ({"train": {"epochs": 0}}, "train.epochs must be >= 1"),
-    ({"model": 3}, "model must be a mapping"),
-])
+@pytest.mark.parametrize(
+    "raw, match",
+    [
+        ({"modle": {}}, "unknown config key 'modle' \\(did you mean 'model'\\?\\)"),
+        ({"model": {"widht": 3}}, "unknown config key 'model.widht' \\(did you mean 'width'\\?\\)"),
+        ({"model": {"width": "wide"}}, "model.width must be an integer"),
+        ({"model": {"pool": "min"}}, "unknown model.pool 'min'"),
+        ({"model": {"arch": "vgg11"}}, "unknown model.arch"),
+        ({"train": {"flip": "yes"}}, "train.flip must be true or false"),
+        ({"attack": {"eps": 8}}, "must lie in \\[0, 1\\]"),
+        ({"data": {"dataset": "svhn"}}, "unknown dataset 'svhn'"),
+        ({"train": {"epochs": 0}}, "train.epochs must be >= 1"),
+        ({"model": 3}, "model must be a mapping"),
+    ],
+)
 def test_strict_validation(raw, match):
     with pytest.raises(SnnlibError, match=match):
         from_dict(raw)

@@ -141,11 +141,14 @@ def test_offline_dvs_error(tmp_path, monkeypatch):
         load_dataset("cifar10-dvs", root=tmp_path / "nodvs", cache_dir=None)
 
 
-@pytest.mark.parametrize("name, err, match", [
-    ("mnist", SnnlibError, "unknown dataset 'mnist'.*imagefolder:<path>"),
-    ("imagefolder:", SnnlibError, "imagefolder needs a path"),
-    ("imagefolder:/no/such/folder", DataNotFoundError, "does not exist.*train/<class>"),
-])
+@pytest.mark.parametrize(
+    "name, err, match",
+    [
+        ("mnist", SnnlibError, "unknown dataset 'mnist'.*imagefolder:<path>"),
+        ("imagefolder:", SnnlibError, "imagefolder needs a path"),
+        ("imagefolder:/no/such/folder", DataNotFoundError, "does not exist.*train/<class>"),
+    ],
+)
 def test_bad_dataset(name, err, match):
     with pytest.raises(err, match=match):
         load_dataset(name, cache_dir=None)
@@ -192,16 +195,20 @@ def test_npz_checksum_mismatch_names_the_file(tmp_path):
     assert len(load_dataset(f"npz:{folder}", train=True)) == 12  # train.npz is not listed: read without a check
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({"x": np.zeros((12, 8, 8, 3), dtype=np.float32)}, "'x' must be uint8"),
-    ({"x": np.zeros((12, 3, 8, 8, 1), dtype=np.uint8)}, r"shape \[N, H, W, C\]"),
-    ({"y": np.full(12, 7, dtype=np.uint8)}, r"labels must lie in \[0, 3\)"),
-    ({"y": np.zeros(5, dtype=np.uint8)}, "one label per image"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"x": np.zeros((12, 8, 8, 3), dtype=np.float32)}, "'x' must be uint8"),
+        ({"x": np.zeros((12, 3, 8, 8, 1), dtype=np.uint8)}, r"shape \[N, H, W, C\]"),
+        ({"y": np.full(12, 7, dtype=np.uint8)}, r"labels must lie in \[0, 3\)"),
+        ({"y": np.zeros(5, dtype=np.uint8)}, "one label per image"),
+    ],
+)
 def test_npz_bad_arrays_get_one_clear_line(tmp_path, bad, message):
     folder = _npz_folder(tmp_path, sums=False, **bad)
     with pytest.raises(SnnlibError, match=message) as e:
         from snnlib import npz
+
         npz.read_split(folder, train=True, num_classes=3)
     assert "train.npz" in str(e.value)
 
@@ -212,6 +219,7 @@ def test_npz_missing_file_and_pixel_kind_mismatch(tmp_path, tiny_tree, monkeypat
     assert load_dataset(f"imagefolder:{tiny_tree}", cache_dir=None).pixels == "lossless"  # PNG files
     jpeg = tmp_path / "jpegtree"
     from torchvision.io import write_jpeg
+
     for split in ("train", "test"):
         for c in range(10):
             (jpeg / split / f"c{c}").mkdir(parents=True)

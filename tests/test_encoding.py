@@ -71,12 +71,15 @@ def test_frames():
         FrameEncoder()(torch.rand(2, 2, 8, 8))
 
 
-@pytest.mark.parametrize("bad, match", [
-    (torch.rand(3, 32, 32), "rank 4"),
-    (torch.rand(1, 3, 8, 8) * 255, r"\[0,1\]"),
-    (-torch.rand(1, 3, 8, 8), r"\[0,1\]"),
-    (torch.randint(0, 2, (1, 3, 8, 8)), "floating point"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (torch.rand(3, 32, 32), "rank 4"),
+        (torch.rand(1, 3, 8, 8) * 255, r"\[0,1\]"),
+        (-torch.rand(1, 3, 8, 8), r"\[0,1\]"),
+        (torch.randint(0, 2, (1, 3, 8, 8)), "floating point"),
+    ],
+)
 def test_bad_images(bad, match):
     with pytest.raises(SnnlibError, match=match):
         PhaseEncoder()(bad)

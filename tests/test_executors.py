@@ -67,6 +67,7 @@ def in_process(root, names=("a", "b"), stages=STAGES) -> dict:
         torch.set_num_threads(before)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["debug", "local"])
 def test_jobs_give_the_in_process_results(tiny_project, tmp_path, kind):
     ref = in_process(tmp_path / "ref")
@@ -85,13 +86,15 @@ def test_jobs_give_the_in_process_results(tiny_project, tmp_path, kind):
 @pytest.mark.parametrize("kind", ["debug", "local"])
 def test_a_failing_job_names_its_config_and_log(tiny_project, tmp_path, kind):
     (tiny_project / "configs" / "quick" / "bad.yaml").write_text(
-        TINY.format(name="bad", seed=3, data=tmp_path / "no-such-data"))
+        TINY.format(name="bad", seed=3, data=tmp_path / "no-such-data")
+    )
     with pytest.raises(SnnlibError, match=r"config 'bad' \(job .*\) failed: .*; log: .*_log\.err") as e:
         executors.run(["bad"], ("train",), kind, log=lambda m: None)
     log_file = str(e.value).rsplit("log: ", 1)[1]
     assert "\n" not in str(e.value) and Path(log_file).read_text()
 
 
+@pytest.mark.slow
 def test_a_killed_job_resumes_with_the_same_metrics(tiny_project, tmp_path):
     ref = in_process(tmp_path / "ref", ["a"], ("train",))
     places.set_output_root(tmp_path / "killed")
@@ -126,7 +129,12 @@ def test_cluster_config_file_and_flags(tmp_path, monkeypatch):
     fake_slurm(tmp_path, monkeypatch)
     ex = executors.executor("slurm", tmp_path / "jobs", o)
     p = ex.parameters
-    assert (p["partition"], p["time"], p["gpus_per_node"], p["additional_parameters"]["qos"]) == ("debug", 120, 1, "high")
+    assert (p["partition"], p["time"], p["gpus_per_node"], p["additional_parameters"]["qos"]) == (
+        "debug",
+        120,
+        1,
+        "high",
+    )
     f.write_text("time: 8:00:00  # unquoted: YAML alone would read 28800\n")
     assert executors.options(f).time_min == 480
     f.write_text("partitions: gpu\n")
@@ -159,8 +167,10 @@ def test_bad_input_is_one_line(tiny_project, tmp_path, monkeypatch, capsys):
     assert "--partition apply to --executor local or slurm" in cli_error(capsys, "--all", "--partition", "gpu")
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     assert "needs Slurm's sbatch and srun on PATH" in cli_error(capsys, "--all", "--executor", "slurm")
-    rejects = ("echo 'sbatch: error: invalid partition specified: nope' >&2; "
-               "echo 'sbatch: error: Batch job submission failed: Invalid partition name specified' >&2; exit 1")
+    rejects = (
+        "echo 'sbatch: error: invalid partition specified: nope' >&2; "
+        "echo 'sbatch: error: Batch job submission failed: Invalid partition name specified' >&2; exit 1"
+    )
     fake_slurm(tmp_path, monkeypatch, rejects)
     err = cli_error(capsys, "--all", "--executor", "slurm", "--partition", "nope", "--jobs-dir", str(tmp_path / "j"))
     assert "the cluster refused the jobs" in err and "Invalid partition name specified" in err

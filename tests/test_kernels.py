@@ -37,8 +37,13 @@ def test_fused_if_bit_identical(sur, reset):
 def test_fused_if_attached_reset_bit_identical(alpha, reset):
     """Spiking-ResNet's neurons (reset not detached): the compiled loop gives SpikingJelly's spikes and gradients."""
     torch.manual_seed(0)
-    ref = neuron.IFNode(v_threshold=1.0, v_reset=reset, surrogate_function=surrogate.ATan(alpha=alpha),
-                        detach_reset=False, step_mode="m")
+    ref = neuron.IFNode(
+        v_threshold=1.0,
+        v_reset=reset,
+        surrogate_function=surrogate.ATan(alpha=alpha),
+        detach_reset=False,
+        step_mode="m",
+    )
     fused = kernels.accelerate(copy.deepcopy(ref))
     assert isinstance(fused, kernels.FusedIFNode)
     x = (torch.randn(5, 6, 3, 7) * 0.8 + 0.3).transpose(0, 1)
@@ -69,8 +74,9 @@ def test_accelerate_keeps_state_and_skips_unfusable():
     assert not any(isinstance(m, (kernels.FusedIFNode, kernels.GemmGradConv2d)) for m in sew.modules())
 
 
-@pytest.mark.parametrize("cin,cout,hw,k,stride",
-                         [(8, 16, 1, 3, 1), (8, 16, 2, 3, 1), (8, 16, 2, 3, 2), (8, 16, 2, 1, 2), (8, 16, 4, 3, 1)])
+@pytest.mark.parametrize(
+    "cin,cout,hw,k,stride", [(8, 16, 1, 3, 1), (8, 16, 2, 3, 1), (8, 16, 2, 3, 2), (8, 16, 2, 1, 2), (8, 16, 4, 3, 1)]
+)
 def test_gemm_wgrad_conv(cin, cout, hw, k, stride):
     torch.manual_seed(0)
     ref = layer.Conv2d(cin, cout, k, stride=stride, padding=k // 2, bias=False, step_mode="m")
@@ -82,8 +88,9 @@ def test_gemm_wgrad_conv(cin, cout, hw, k, stride):
     assert torch.equal(y1, y2)
     g = torch.randn_like(y1)
     # input-only gradient (attacks): oneDNN's, bit for bit
-    assert torch.equal(torch.autograd.grad(y1, x1, g, retain_graph=True)[0],
-                       torch.autograd.grad(y2, x2, g, retain_graph=True)[0])
+    assert torch.equal(
+        torch.autograd.grad(y1, x1, g, retain_graph=True)[0], torch.autograd.grad(y2, x2, g, retain_graph=True)[0]
+    )
     assert alt.weight.grad is None
     # training backward: the same sums in another order
     y1.backward(g), y2.backward(g)
@@ -106,13 +113,16 @@ def test_gemm_grads_as_accurate_as_onednn(cin, cout, hw, k, stride):
 
     def err(a, b):
         return float((a.double() - b).abs().max())
+
     gw, gx = _wgrad_gemm(x, go, w, *conf), _igrad_gemm(go, w, x.shape, *conf)
     assert err(gw, ref[1]) <= 3 * err(onednn[1], ref[1]) + 1e-7 * float(ref[1].abs().max())
     assert err(gx, ref[0]) <= 3 * err(onednn[0], ref[0]) + 1e-7 * float(ref[0].abs().max())
 
 
-@pytest.mark.parametrize("hw,k,stride,pad,dil", [(1, 3, 1, 1, 1), (2, 3, 1, 1, 1), (3, 3, 2, 1, 1), (4, 1, 2, 0, 1),
-                                                 (5, 3, 2, 2, 2), (2, 5, 1, 2, 1)])
+@pytest.mark.parametrize(
+    "hw,k,stride,pad,dil",
+    [(1, 3, 1, 1, 1), (2, 3, 1, 1, 1), (3, 3, 2, 1, 1), (4, 1, 2, 0, 1), (5, 3, 2, 2, 2), (2, 5, 1, 2, 1)],
+)
 def test_gemm_grads_exact_in_float64(hw, k, stride, pad, dil):
     torch.manual_seed(0)
     x, w = torch.randn(4, 3, hw, hw, dtype=torch.float64), torch.randn(5, 3, k, k, dtype=torch.float64)

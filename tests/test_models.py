@@ -89,12 +89,15 @@ def test_gradient_reaches_pixels_only_with_ste(images):
             assert not out.requires_grad or torch.autograd.grad(loss, xg, allow_unused=True)[0] is None
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(arch="resnet18"), "unknown arch 'resnet18'"),
-    (dict(arch="sew_resnet18", pool="min"), "unknown pool 'min'.*max, avg"),
-    (dict(arch="sew_resnet18", width=0), "width must be a positive integer"),
-    (dict(arch="sew_resnet18", neuron="lif"), "unknown neuron"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(arch="resnet18"), "unknown arch 'resnet18'"),
+        (dict(arch="sew_resnet18", pool="min"), "unknown pool 'min'.*max, avg"),
+        (dict(arch="sew_resnet18", width=0), "width must be a positive integer"),
+        (dict(arch="sew_resnet18", neuron="lif"), "unknown neuron"),
+    ],
+)
 def test_bad_model_args(kwargs, match):
     with pytest.raises(SnnlibError, match=match):
         build_model(num_classes=10, **kwargs)

@@ -18,10 +18,25 @@ from snntorch import surrogate as snn_surrogate  # noqa: E402 (after the importo
 from spikingjelly.activation_based import functional, layer, neuron, surrogate  # noqa: E402
 
 T = 4
-TINY = {"ladder_steps": [2], "ladder_restarts": 1, "trace_steps": 2, "sweep_steps": 2, "sweep_eps": [8 / 255, 1.0],
-        "estimator_steps": 2, "apgd_steps": 2, "sapgd_steps": 2, "level_steps": 2, "square_queries": 4,
-        "spsa_steps": 1, "spsa_samples": 2, "transfer_steps": 2, "noise_draws": 2, "eot_samples": 2,
-        "diagnostics_images": 0, "batch_size": 16}
+TINY = {
+    "ladder_steps": [2],
+    "ladder_restarts": 1,
+    "trace_steps": 2,
+    "sweep_steps": 2,
+    "sweep_eps": [8 / 255, 1.0],
+    "estimator_steps": 2,
+    "apgd_steps": 2,
+    "sapgd_steps": 2,
+    "level_steps": 2,
+    "square_queries": 4,
+    "spsa_steps": 1,
+    "spsa_samples": 2,
+    "transfer_steps": 2,
+    "noise_draws": 2,
+    "eot_samples": 2,
+    "diagnostics_images": 0,
+    "batch_size": 16,
+}
 
 
 def _gain(lin: nn.Linear, k: float = 6.0) -> nn.Linear:
@@ -37,9 +52,13 @@ class SnnTorchNet(nn.Module):
     def __init__(self):
         super().__init__()
         torch.manual_seed(0)
-        self.net = nn.Sequential(nn.AdaptiveAvgPool2d(8), nn.Flatten(), _gain(nn.Linear(192, 32)),
-                                 snn.Leaky(beta=0.9, init_hidden=True, spike_grad=snn_surrogate.atan()),
-                                 nn.Linear(32, 10))
+        self.net = nn.Sequential(
+            nn.AdaptiveAvgPool2d(8),
+            nn.Flatten(),
+            _gain(nn.Linear(192, 32)),
+            snn.Leaky(beta=0.9, init_hidden=True, spike_grad=snn_surrogate.atan()),
+            nn.Linear(32, 10),
+        )
 
     def forward(self, x):
         return torch.stack([self.net(x) for _ in range(T)]).mean(0)
@@ -52,8 +71,9 @@ class NorseNet(nn.Module):
     def __init__(self):
         super().__init__()
         torch.manual_seed(0)
-        self.net = norse.SequentialState(nn.AdaptiveAvgPool2d(8), nn.Flatten(), _gain(nn.Linear(192, 32), 20.0),
-                                         norse.LIFCell(), nn.Linear(32, 10))
+        self.net = norse.SequentialState(
+            nn.AdaptiveAvgPool2d(8), nn.Flatten(), _gain(nn.Linear(192, 32), 20.0), norse.LIFCell(), nn.Linear(32, 10)
+        )
         self.state = None
 
     def forward(self, x):
@@ -70,8 +90,13 @@ class SJNet(nn.Module):
     def __init__(self):
         super().__init__()
         torch.manual_seed(0)
-        self.net = nn.Sequential(layer.AdaptiveAvgPool2d(8), layer.Flatten(), layer.Linear(192, 32),
-                                 neuron.IFNode(surrogate_function=surrogate.ATan()), layer.Linear(32, 10))
+        self.net = nn.Sequential(
+            layer.AdaptiveAvgPool2d(8),
+            layer.Flatten(),
+            layer.Linear(192, 32),
+            neuron.IFNode(surrogate_function=surrogate.ATan()),
+            layer.Linear(32, 10),
+        )
         functional.set_step_mode(self.net, "m")
 
     def forward(self, x):
@@ -109,7 +134,7 @@ def test_prepare_resets_every_library(lib, x):
 @pytest.mark.parametrize("lib", ["snntorch", "norse", "spikingjelly"])
 def test_surrogate_swap_changes_backward_not_forward(lib, x):
     m = audit.prepare(BUILDERS[lib]())
-    (_, cell), = models.spiking_neurons(m)
+    ((_, cell),) = models.spiking_neurons(m)
     before = neurons.surrogate(cell)
     with torch.no_grad():
         logits = m(x)
@@ -166,7 +191,9 @@ def cifar(tmp_path_factory):
         return torch.rand(16, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     from snnlib.data import load_dataset
 
-    ds = load_dataset("cifar10", root=data_dir(), train=False, n_per_class=2, cache_dir=tmp_path_factory.mktemp("cache"))
+    ds = load_dataset(
+        "cifar10", root=data_dir(), train=False, n_per_class=2, cache_dir=tmp_path_factory.mktemp("cache")
+    )
     return ds.batch(torch.arange(16))[0]
 
 
@@ -175,8 +202,17 @@ def test_audit_runs_the_estimators(lib, cifar):
     model = BUILDERS[lib]()
     with torch.no_grad():
         y = audit.prepare(model)(cifar).argmax(1)  # labels it gets right: every image is attacked
-    rep = audit.audit(model, cifar, y, budget="quick", label=f"tiny {lib}", progress=False,
-                      estimators=["atan-2", "sigmoid-4", "rga"], assg_A=[0.425], **TINY)
+    rep = audit.audit(
+        model,
+        cifar,
+        y,
+        budget="quick",
+        label=f"tiny {lib}",
+        progress=False,
+        estimators=["atan-2", "sigmoid-4", "rga"],
+        assg_A=[0.425],
+        **TINY,
+    )
     ran = {a["name"] for a in rep.card["attacks"]}
     skipped = {s["attack"]: s["reason"] for s in rep.card["skipped"]}
     assert {"PGD-2 [atan-2]", "PGD-2 [sigmoid-4]"} <= ran

@@ -9,7 +9,17 @@ from snnlib.models import POOLS, SpikingClassifier, build_model
 def test_gradient_sparsity_table(tiny_model, images):
     x, y = images
     df = probes.gradient_sparsity(tiny_model, x, y, batch_size=2)
-    assert list(df.columns) == ["order", "module", "op", "module_type", "zero_frac", "grad_l2", "numel", "n", "dead_frac"]
+    assert list(df.columns) == [
+        "order",
+        "module",
+        "op",
+        "module_type",
+        "zero_frac",
+        "grad_l2",
+        "numel",
+        "n",
+        "dead_frac",
+    ]
     assert df[df.op == "linear"].dead_frac.isna().all() and df[df.op == "conv"].dead_frac.between(0, 1).all()
     assert set(df.op) == {"input", "conv", "BN", "IF neuron", "pooling", "residual add", "linear"}
     assert (df.n == 4).all() and df.zero_frac.between(0, 1).all() and (df.grad_l2 >= 0).all()
@@ -42,8 +52,9 @@ def test_input_gradient_stats_and_ratio(tiny_model, images):
     st = probes.input_gradient_stats(tiny_model, x, y)
     assert len(st) == 4 and (st.l1 >= st.l2).all()
     assert (st.l1 <= st.l2 * st.l0**0.5 * (1 + 1e-9)).all()  # Eq. 30
-    r = probes.vulnerability_ratio(tiny_model, x, y, n_random=4, ascent_steps=2,
-                                   generator=torch.Generator().manual_seed(0))
+    r = probes.vulnerability_ratio(
+        tiny_model, x, y, n_random=4, ascent_steps=2, generator=torch.Generator().manual_seed(0)
+    )
     assert list(r.columns) == ["rho_rand", "rho_adv", "ratio", "l0", "bound_low", "bound_high", "first_order_ratio"]
     assert (r.rho_adv >= 0).all() and (r.bound_high == 3 * r.l0).all()
 

@@ -20,14 +20,18 @@ def tiny_project(tmp_path, monkeypatch, cifar_dir):
     d = tmp_path / "proj" / "configs" / "quick"
     d.mkdir(parents=True)
     (tmp_path / "proj" / "snnlib").mkdir()
-    for name, arch, pool in (("sew18_max", "sew_resnet18", "max"), ("sew18_avg", "sew_resnet18", "avg"),
-                             ("spiking18_max", "spiking_resnet18", "max")):
+    for name, arch, pool in (
+        ("sew18_max", "sew_resnet18", "max"),
+        ("sew18_avg", "sew_resnet18", "avg"),
+        ("spiking18_max", "spiking_resnet18", "max"),
+    ):
         (d / f"{name}.yaml").write_text(TINY.format(name=name, data=cifar_dir, arch=arch, pool=pool))
     monkeypatch.setenv("SNNLIB_HOME", str(tmp_path / "proj"))
     monkeypatch.setenv("SNNLIB_PROFILE", "quick")
     return tmp_path / "proj"
 
 
+@pytest.mark.slow
 def test_book_pipeline(tiny_project, tmp_path):
     ev = report.evaluations()
     assert len(ev) == 9 and set(ev.threat) == {"standard", "authors", "authors-6"}
@@ -69,8 +73,10 @@ def test_paper_tables_and_their_printed_deltas():
     check = paper.printed_vs_computed_deltas()
     bad = check[~check.consistent]
     # two FGSM arrows in Table 3 point the wrong way (CIFAR-100, SEW-ResNet34/50)
-    assert set(zip(bad.dataset, bad.model, bad.metric)) == {("cifar100", "SEW-ResNet34", "fgsm"),
-                                                             ("cifar100", "SEW-ResNet50", "fgsm")}
+    assert set(zip(bad.dataset, bad.model, bad.metric)) == {
+        ("cifar100", "SEW-ResNet34", "fgsm"),
+        ("cifar100", "SEW-ResNet50", "fgsm"),
+    }
 
 
 def test_every_branch_of_the_claims_rules():
@@ -98,7 +104,10 @@ def test_every_branch_of_the_claims_rules():
     assert rules.rule("audit", 1).decide(audit) == c.REPRO and rules.rule("audit", 2).decide(audit) == c.REPRO
     # nested: one image the suite breaks beyond PGD-7 is proof in a deterministic model, whatever McNemar says
     one = {"p": 0.5, "cause": "weak attack", "extra": 1}
-    assert rules.rule("audit", 1).decide(one) == c.REPRO and rules.rule("audit", 2).decide(one) == f"{c.NOT} (weak attack)"
+    assert (
+        rules.rule("audit", 1).decide(one) == c.REPRO and rules.rule("audit", 2).decide(one) == f"{c.NOT} (weak attack)"
+    )
+
     def w(lo, hi):
         return {"lo": lo, "hi": hi}
 
@@ -110,7 +119,10 @@ def test_every_branch_of_the_claims_rules():
     assert rules.judge("tradeoff", trade)["verdict"] == f"{c.NOT} (no robustness left under the audit)"
     assert rules.judge("tradeoff", {**trade, "clean": c.CANNOT})["verdict"] == c.CANNOT
     broken = {"lo": 0.1, "hi": 0.3, "defended_audit": {"worst": w(0.018, 0.051), "pgd7": w(0.24, 0.32)}}
-    assert rules.judge("shape", broken)["by version"] == f"v1: {c.REPRO}; v2: {c.CANNOT} (the defended reference falls to the audit)"
+    assert (
+        rules.judge("shape", broken)["by version"]
+        == f"v1: {c.REPRO}; v2: {c.CANNOT} (the defended reference falls to the audit)"
+    )
     assert rules.judge("blocks_if", {"if_zero": 0.001})["verdict"] == c.NOT
     with pytest.raises(SnnlibError, match=r"claim 'blocks' has no rule version 7; versions: 1, 2"):
         rules.rule("blocks", 7)
@@ -118,12 +130,22 @@ def test_every_branch_of_the_claims_rules():
     assert {"claim", "version", "rule", "since", "why"} <= set(h.columns) and (h.why != "").sum() >= 5
     # the sparsity chapter's paragraph follows the same rule, and names dead BN channels when they carry the zeros
     assert "does **not** reproduce" in c.block_finding({"zero": 0.01, "module": "layer1.0.bn1", "op": "BN"})
-    dead = c.block_finding({"zero": 0.9077, "module": "layer3.1.bn1", "op": "BN", "collapsed": 58, "channels": 64,
-                            "live": 0.0015, "live_module": "layer3.1.bn1"})
+    dead = c.block_finding(
+        {
+            "zero": 0.9077,
+            "module": "layer3.1.bn1",
+            "op": "BN",
+            "collapsed": 58,
+            "channels": 64,
+            "live": 0.0015,
+            "live_module": "layer3.1.bn1",
+        }
+    )
     assert "58 of its 64 channels" in dead and "dead BatchNorm channels" in dead and "does **not**" in dead
     assert "0.15 %" in dead
-    live = c.block_finding({"zero": 0.3, "module": "layer1.0.conv1", "op": "conv", "live": 0.3,
-                            "live_module": "layer1.0.conv1"})
+    live = c.block_finding(
+        {"zero": 0.3, "module": "layer1.0.conv1", "op": "conv", "live": 0.3, "live_module": "layer1.0.conv1"}
+    )
     assert "not at a spiking neuron" in live and "not**" not in live
 
 
@@ -136,8 +158,9 @@ def test_exact_statistics():
     assert stats.mcnemar([1] * 10, [1] * 10)["p"] == 1.0 and stats.min_discordant() == 5
     h = stats.holm({"x": 0.01, "y": 0.04, "z": 0.5})
     assert h["x"] == pytest.approx(0.03) and h["y"] == pytest.approx(0.08) and h["z"] == pytest.approx(0.5)
-    far = stats.model_comparison([[1] * 90 + [0] * 10] * 3, [[1] * 40 + [0] * 60, [1] * 45 + [0] * 55,
-                                                          [1] * 50 + [0] * 50], +1)
+    far = stats.model_comparison(
+        [[1] * 90 + [0] * 10] * 3, [[1] * 40 + [0] * 60, [1] * 45 + [0] * 55, [1] * 50 + [0] * 50], +1
+    )
     assert far["verdict"] == "agrees" and far["lo"] > 0 and "p_permutation" in far
     one = stats.model_comparison([[1] * 50 + [0] * 50], [[1] * 49 + [0] * 51], +1)
     assert one["verdict"] == "cannot tell" and one["notes"]  # one seed each, no seed variance known
@@ -150,8 +173,8 @@ def test_few_seeds_widen_the_interval_by_student_t():
     b = [[1] * 52 + [0] * 48, [1] * 50 + [0] * 50]
     own = stats.model_comparison(a, b, +1)
     assert 1 <= own["df"] < 10 and own["hi"] - own["lo"] > 2 * 1.96 * own["se"]
-    few = stats.model_comparison(a, b, +1, pooled_var=0.02 ** 2, pooled_df=2)
-    exact = stats.model_comparison(a, b, +1, pooled_var=0.02 ** 2)
+    few = stats.model_comparison(a, b, +1, pooled_var=0.02**2, pooled_df=2)
+    exact = stats.model_comparison(a, b, +1, pooled_var=0.02**2)
     assert few["se"] == pytest.approx(exact["se"]) and few["hi"] - few["lo"] > exact["hi"] - exact["lo"]
     assert few["mde"] > exact["mde"] and few["p"] > exact["p"]
 
@@ -159,18 +182,19 @@ def test_few_seeds_widen_the_interval_by_student_t():
 def test_one_seed_models_take_a_stated_seed_variance():
     a, b = [[1] * 60 + [0] * 40], [[1] * 52 + [0] * 48]
     bare = stats.model_comparison(a, b, +1)
-    lent = stats.model_comparison(a, b, +1, pooled_var=0.03 ** 2, pooled_source="seed variance borrowed from quick")
+    lent = stats.model_comparison(a, b, +1, pooled_var=0.03**2, pooled_source="seed variance borrowed from quick")
     assert lent["hi"] - lent["lo"] > bare["hi"] - bare["lo"]
     assert all("borrowed from quick" in n for n in lent["notes"]) and len(lent["notes"]) == 2
+
     def shape(d):
         return float(sum(d["x"]) / len(d["x"]))
 
     x = [{"x": [1] * 30 + [0] * 20}], [{"x": [1] * 25 + [0] * 25}]
     b0 = stats.bootstrap_comparison(*x, shape, n_boot=200)
-    b1 = stats.bootstrap_comparison(*x, shape, n_boot=200, seed_var=0.05 ** 2, seed_var_source="borrowed")
+    b1 = stats.bootstrap_comparison(*x, shape, n_boot=200, seed_var=0.05**2, seed_var_source="borrowed")
     assert b1["diff"] == b0["diff"] and b1["hi"] - b1["lo"] > b0["hi"] - b0["lo"]
     assert "not counted" in b0["notes"][0] and "borrowed" in b1["notes"][0]
-    b2 = stats.bootstrap_comparison(*x, shape, n_boot=200, seed_var=0.05 ** 2, seed_var_df=4)
+    b2 = stats.bootstrap_comparison(*x, shape, n_boot=200, seed_var=0.05**2, seed_var_df=4)
     assert b2["hi"] - b2["lo"] > b1["hi"] - b1["lo"] and b2["df"] < b1["df"]  # a variance known from 4 df: t
 
 
@@ -186,9 +210,16 @@ def test_borrowed_seed_variance_file(tiny_project):
     assert seeds.borrowed("medium") is None and seeds.borrowed_var("medium", "pgd") is None
     with pytest.raises(SnnlibError, match="no seed-variance.json"):
         seeds.pooling_deltas("medium", borrowed_variance=True)
-    results.write_json(places.results_dir("medium") / seeds.FILE, {
-        "source_profile": "quick", "threat": "standard", "models": ["sew18_max"], "n_seeds": [3],
-        "variance": {"clean": 4e-4, "fgsm": None, "pgd": 1e-4, "shape": 0.01}})
+    results.write_json(
+        places.results_dir("medium") / seeds.FILE,
+        {
+            "source_profile": "quick",
+            "threat": "standard",
+            "models": ["sew18_max"],
+            "n_seeds": [3],
+            "variance": {"clean": 4e-4, "fgsm": None, "pgd": 1e-4, "shape": 0.01},
+        },
+    )
     assert seeds.borrowed("medium")["variance"]["pgd"] == 1e-4
     var, source, df = seeds.borrowed_var("medium", "pgd")
     assert var == 1e-4 and "quick" in source and df == 2 and seeds.borrowed_var("medium", "fgsm") is None

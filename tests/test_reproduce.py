@@ -8,9 +8,19 @@ from snnlib.reproduce import reproduce
 
 
 def tiny(cifar_dir):
-    sets = [f"data.dataset=npz:{cifar_dir}", "data.n_per_class=6", "data.val_fraction=0.34",
-            "data.test_per_class=2", "data.eval_per_class=1", "model.width=2", "train.epochs=1",
-            "train.batch_size=8", "profile=custom", "name=tiny", "attack.eps_sweep=[0.01]"]
+    sets = [
+        f"data.dataset=npz:{cifar_dir}",
+        "data.n_per_class=6",
+        "data.val_fraction=0.34",
+        "data.test_per_class=2",
+        "data.eval_per_class=1",
+        "model.width=2",
+        "train.epochs=1",
+        "train.batch_size=8",
+        "profile=custom",
+        "name=tiny",
+        "attack.eps_sweep=[0.01]",
+    ]
     return config.from_dict(config.apply_overrides({}, sets))
 
 
@@ -31,6 +41,7 @@ def test_reproduce_unknown_stage(cifar_dir):
         reproduce(tiny(cifar_dir), ("train", "plot"))
 
 
+@pytest.mark.slow
 def test_reproduce_parallel_matches_serial(cifar_dir, tmp_path):
     """Two worker processes of one thread: every result found afterwards, as the serial run would leave it."""
     from snnlib.reproduce import reproduce_parallel

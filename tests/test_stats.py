@@ -53,8 +53,10 @@ def test_holm_matches_the_step_down_by_hand():
 def test_permutation_p_enumerates_every_split():
     a, b = [0.61, 0.62, 0.60], [0.55, 0.58, 0.59]
     pooled, obs = a + b, np.mean(a) - np.mean(b)
-    splits = [np.mean([pooled[i] for i in s]) - np.mean([pooled[i] for i in range(6) if i not in s])
-              for s in itertools.combinations(range(6), 3)]
+    splits = [
+        np.mean([pooled[i] for i in s]) - np.mean([pooled[i] for i in range(6) if i not in s])
+        for s in itertools.combinations(range(6), 3)
+    ]
     assert stats.permutation_p(a, b) == pytest.approx(np.mean(np.array(splits) >= obs - 1e-12)) == pytest.approx(1 / 20)
     assert stats.permutation_p(a, b, "two-sided") == pytest.approx(2 / 20)
 
@@ -63,7 +65,10 @@ def test_pooled_seed_variance_and_its_df():
     groups = [[0.60, 0.62, 0.64], [0.50, 0.54]]
     ref = (np.var(groups[0], ddof=1) * 2 + np.var(groups[1], ddof=1) * 1) / 3
     assert stats.pooled_variance(groups) == pytest.approx(ref) and stats.pooled_variance([[0.5]]) is None
-    outcomes = [[[1] * 60 + [0] * 40, [1] * 62 + [0] * 38, [1] * 64 + [0] * 36], [[1] * 50 + [0] * 50, [1] * 54 + [0] * 46]]
+    outcomes = [
+        [[1] * 60 + [0] * 40, [1] * 62 + [0] * 38, [1] * 64 + [0] * 36],
+        [[1] * 50 + [0] * 50, [1] * 54 + [0] * 46],
+    ]
     assert stats.seed_variance(outcomes) == pytest.approx(ref) and stats.seed_df(outcomes) == 3
 
 
@@ -92,6 +97,7 @@ def test_model_comparison_with_few_seeds_is_a_t_interval():
 
 def test_bootstrap_comparison_covers_a_known_difference():
     rng = np.random.default_rng(0)
+
     def mk(p):
         return [{"x": (rng.random(400) < p).astype(int)} for _ in range(3)]
 

@@ -57,6 +57,7 @@ def test_surrogate_is_eq4_with_alpha_2_and_spikingjelly():
     s = torch.linspace(-2, 2, 9, dtype=torch.float64)
     one = torch.ones(1, 1, dtype=torch.float64)
     J = torch.stack([th.eq8_jacobians(one, one, si.view(1, 1))["s"].flatten() for si in s])
+
     def sg(z):
         return 1 / (1 + (math.pi * z) ** 2)
 
@@ -79,6 +80,7 @@ def test_eq8_jacobians_match_sympy_and_eq10_only_at_zero_threshold(vth):
     V = sp.Symbol("V", real=True)
     p = th.eq8_sympy(w1, w2, s, V)
     syms = [*w1, *w2, *s, V]
+
     def heav(e):
         return e.replace(th.Theta, lambda z: sp.Heaviside(z, 1))
 
@@ -106,7 +108,11 @@ def test_shared_trail_factorisation_and_zero_propagation():
     assert torch.allclose(ch["w2"], ch["z2"].T @ ch["y1"])
     assert (ch["w1"][2] == 0).all() and (ch["w1"][[0, 1, 3, 4]][:, s.any(0)] != 0).all()
     J = th.eq8_jacobians(w1, w2, s, vth=1.0)
-    assert torch.allclose(J["s"][1], ch["s"]) and torch.allclose(J["w1"][1], ch["w1"]) and torch.allclose(J["w2"][1], ch["w2"])
+    assert (
+        torch.allclose(J["s"][1], ch["s"])
+        and torch.allclose(J["w1"][1], ch["w1"])
+        and torch.allclose(J["w2"][1], ch["w2"])
+    )
 
 
 def test_if_neurons_equal_eq8_for_one_step_only():
@@ -178,7 +184,7 @@ def test_tiny_snn_per_sample_grads_match_single_sample_backward():
     per, terms = net.per_sample_grads(spikes)
     assert per.shape == (4, 5, 6) and terms.shape == (3, 4, 5, 6)
     for b in range(4):
-        (gb,) = torch.autograd.grad(net(spikes[:, b:b + 1]).sum(), net.fc1.weight)
+        (gb,) = torch.autograd.grad(net(spikes[:, b : b + 1]).sum(), net.fc1.weight)
         assert torch.allclose(per[b], gb, atol=1e-6)
 
 
@@ -186,6 +192,7 @@ def test_temporal_snr_table():
     g = _gen(8)
     x = torch.rand(16, 1, 2, 2, generator=g)
     h = torch.where(torch.arange(16) % 3 == 0, -1.0, 1.0)
+
     def enc(x, T):
         return (torch.rand((T, *x.shape), generator=_gen(T)) < x).float().flatten(2)
 

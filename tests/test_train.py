@@ -10,9 +10,18 @@ from snnlib.errors import CheckpointError
 
 
 def tiny_cfg(cifar_dir, **over):
-    sets = [f"data.dataset=npz:{cifar_dir}", "data.n_per_class=6", "data.val_fraction=0.34",
-            "data.test_per_class=2", "data.eval_per_class=1", "model.width=2", "train.epochs=2",
-            "train.batch_size=8", "profile=custom", "name=tiny"]
+    sets = [
+        f"data.dataset=npz:{cifar_dir}",
+        "data.n_per_class=6",
+        "data.val_fraction=0.34",
+        "data.test_per_class=2",
+        "data.eval_per_class=1",
+        "model.width=2",
+        "train.epochs=2",
+        "train.batch_size=8",
+        "profile=custom",
+        "name=tiny",
+    ]
     sets += [f"{k}={v}" for k, v in over.items()]
     return config.from_dict(config.apply_overrides({}, sets))
 
@@ -68,13 +77,32 @@ def test_bad_checkpoints(tmp_path, cifar_dir):
 def test_cli_train_prints_one_json_line(tmp_path, cifar_dir):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(config.to_yaml(tiny_cfg(cifar_dir, **{"train.epochs": 1})))
-    out = subprocess.run([sys.executable, "-m", "snnlib", "train", str(cfg), "--out", str(tmp_path / "o"), "-q",
-                          "--set", "model.width=1"], capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snnlib",
+            "train",
+            str(cfg),
+            "--out",
+            str(tmp_path / "o"),
+            "-q",
+            "--set",
+            "model.width=1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr
     last = json.loads(out.stdout.strip().splitlines()[-1])
     assert last["metrics"]["epochs"] == 1 and last["result_file"].startswith(str(tmp_path / "o"))
-    bad = subprocess.run([sys.executable, "-m", "snnlib", "train", str(cfg), "--set", "model.widht=1"],
-                         capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "-m", "snnlib", "train", str(cfg), "--set", "model.widht=1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2 and "did you mean 'width'" in bad.stderr and "Traceback" not in bad.stderr
 
 
@@ -83,9 +111,12 @@ def test_fast_switch_keeps_weights_and_forward():
     from snnlib import build
     from snnlib import kernels as fast
 
-    cfgs = [config.from_dict(config.apply_overrides({}, [f"train.fast={v}", "model.width=4", "model.T=2"]))
-            for v in ("true", "false")]
+    cfgs = [
+        config.from_dict(config.apply_overrides({}, [f"train.fast={v}", "model.width=4", "model.T=2"]))
+        for v in ("true", "false")
+    ]
     on, off = (build.build_classifier(c, 10) for c in cfgs)
+
     def kinds(m):
         return {type(x) for x in m.modules()}
 

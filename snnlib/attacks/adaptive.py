@@ -50,12 +50,24 @@ class SAPGD(Attack):
     adversarial inputs.
     """
 
-    def __init__(self, threat: ThreatModel, eps: float = PAPER_EPS, steps: int = 100, assg: float | None = None,
-                 generator: torch.Generator | None = None, loss_fn=None):
+    def __init__(
+        self,
+        threat: ThreatModel,
+        eps: float = PAPER_EPS,
+        steps: int = 100,
+        assg: float | None = None,
+        generator: torch.Generator | None = None,
+        loss_fn=None,
+    ):
         super().__init__(threat, eps)
         if threat.bn != "eval":
             raise SnnlibError("SA-PGD needs bn='eval' (samples must not interact through batch statistics)")
-        self.steps, self.assg, self.generator, self.loss_fn = check_count(steps, "SA-PGD steps"), assg, generator, loss_fn
+        self.steps, self.assg, self.generator, self.loss_fn = (
+            check_count(steps, "SA-PGD steps"),
+            assg,
+            generator,
+            loss_fn,
+        )
 
     def _start(self, z0):
         t = torch.rand(z0.shape, generator=self.generator, dtype=z0.dtype).to(z0.device) * 2 - 1

@@ -26,8 +26,10 @@ from .threat import PAPER_EPS, Attack, ThreatModel, check_count
 def _phase(threat: ThreatModel) -> PhaseEncoder:
     enc = getattr(threat.model, "encoder", None)
     if not isinstance(enc, PhaseEncoder) or enc.weighted:
-        raise NotApplicable("level attacks need an unweighted phase encoder (the model's is "
-                            f"{type(enc).__name__ if enc is not None else 'absent'})")
+        raise NotApplicable(
+            "level attacks need an unweighted phase encoder (the model's is "
+            f"{type(enc).__name__ if enc is not None else 'absent'})"
+        )
     if threat.space != "pixel":
         raise NotApplicable("level attacks perturb images: use a pixel-space threat model")
     return enc

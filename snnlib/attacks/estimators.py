@@ -43,10 +43,15 @@ SURROGATES = {
 }
 ESTIMATORS = (*SURROGATES, "rga", "bptr", "encoder-omega", "encoder-flip", "encoder-none")
 ESTIMATOR_LABELS = {
-    "atan-0.5": "ATan (alpha 0.5)", "atan-2": "ATan (alpha 2, training)", "atan-8": "ATan (alpha 8)",
-    "sigmoid-4": "sigmoid (alpha 4)", "rect-1": "rectangular / STE window (alpha 1)",
-    "rga": "rate gradient (RGA, Bu et al. 2023)", "bptr": "backward pass through rate (BPTR, Ding et al. 2022)",
-    "encoder-omega": "encoder: omega-weighted straight-through", "encoder-flip": "encoder: expected-flip (smoothed quantiser)",
+    "atan-0.5": "ATan (alpha 0.5)",
+    "atan-2": "ATan (alpha 2, training)",
+    "atan-8": "ATan (alpha 8)",
+    "sigmoid-4": "sigmoid (alpha 4)",
+    "rect-1": "rectangular / STE window (alpha 1)",
+    "rga": "rate gradient (RGA, Bu et al. 2023)",
+    "bptr": "backward pass through rate (BPTR, Ding et al. 2022)",
+    "encoder-omega": "encoder: omega-weighted straight-through",
+    "encoder-flip": "encoder: expected-flip (smoothed quantiser)",
     "encoder-none": "encoder's true gradient (zero)",
 }
 
@@ -96,8 +101,11 @@ def _rate_backward(model: torch.nn.Module, mask_fn, what: str):
     try:
         for m in neurons_of(model, what, if_only=True):
             theta = float(m.v_threshold)
-            handles.append(m.register_forward_hook(
-                lambda mod, args, out, theta=theta: _RateGrad.apply(args[0], out, mask_fn(args[0], out, theta))))
+            handles.append(
+                m.register_forward_hook(
+                    lambda mod, args, out, theta=theta: _RateGrad.apply(args[0], out, mask_fn(args[0], out, theta))
+                )
+            )
         yield model
     finally:
         for h in handles:

@@ -27,8 +27,17 @@ class PGD(Attack):
     highest loss). ``loss_fn(logits, y)`` must return per-sample losses.
     """
 
-    def __init__(self, threat: ThreatModel, eps: float = PAPER_EPS, alpha: float = 0.01, steps: int = 7,
-                 random_start: bool = True, restarts: int = 1, loss_fn=None, generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        threat: ThreatModel,
+        eps: float = PAPER_EPS,
+        alpha: float = 0.01,
+        steps: int = 7,
+        random_start: bool = True,
+        restarts: int = 1,
+        loss_fn=None,
+        generator: torch.Generator | None = None,
+    ):
         super().__init__(threat, eps)
         self.steps, self.restarts = check_count(steps, "PGD steps"), check_count(restarts, "PGD restarts")
         self.alpha = _t.check_eps(alpha, "PGD step alpha")
@@ -91,9 +100,18 @@ def _track_restart(threat, z0, y, idx, start, broken_at, stalled, r, eps, alpha,
             break
 
 
-def pgd_track(threat: ThreatModel, x, y, eps: float = PAPER_EPS, alpha: float = 0.01, steps: int = 200,
-              restarts: int = 1, generator: torch.Generator | None = None, loss_fn=None,
-              random_start: bool = True) -> dict:
+def pgd_track(
+    threat: ThreatModel,
+    x,
+    y,
+    eps: float = PAPER_EPS,
+    alpha: float = 0.01,
+    steps: int = 200,
+    restarts: int = 1,
+    generator: torch.Generator | None = None,
+    loss_fn=None,
+    random_start: bool = True,
+) -> dict:
     """PGD that records, per sample, the first iterate that is misclassified (Madry et al. 2017).
 
     Iterates z_0 (random start) .. z_steps are checked; ``broken_at[r, i]`` is the first step s at
@@ -116,8 +134,9 @@ def pgd_track(threat: ThreatModel, x, y, eps: float = PAPER_EPS, alpha: float = 
             idx = torch.nonzero(alive).flatten()
             if len(idx) == 0:
                 break
-            _track_restart(threat, z0, y, idx, start if random_start else z0, broken_at, stalled, r, eps, alpha,
-                           steps, loss_fn)
+            _track_restart(
+                threat, z0, y, idx, start if random_start else z0, broken_at, stalled, r, eps, alpha, steps, loss_fn
+            )
             alive &= broken_at[r] == steps + 1
     return {"broken_at": broken_at, "stalled": stalled, "steps": steps}
 
@@ -131,18 +150,31 @@ def acc_at(track: dict, k: int, restarts: int | None = None) -> torch.Tensor:
 def concat_tracks(parts: list[dict], restarts: int = 1, steps: int | None = None) -> dict:
     """:func:`pgd_track` results of consecutive batches joined along the samples."""
     if not parts:
-        return {"broken_at": torch.zeros((restarts, 0), dtype=torch.long),
-                "stalled": torch.zeros((restarts, 0), dtype=torch.bool), "steps": steps}
-    return {"broken_at": torch.cat([p["broken_at"] for p in parts], 1),
-            "stalled": torch.cat([p["stalled"] for p in parts], 1), "steps": parts[0]["steps"]}
+        return {
+            "broken_at": torch.zeros((restarts, 0), dtype=torch.long),
+            "stalled": torch.zeros((restarts, 0), dtype=torch.bool),
+            "steps": steps,
+        }
+    return {
+        "broken_at": torch.cat([p["broken_at"] for p in parts], 1),
+        "stalled": torch.cat([p["stalled"] for p in parts], 1),
+        "steps": parts[0]["steps"],
+    }
 
 
 class EOTPGD(Attack):
     """PGD on the expectation over ``samples`` forward passes (EOT, Athalye et al. 2018b), for
     stochastic models such as rate-coded SNNs: each step follows the sum of ``samples`` gradients."""
 
-    def __init__(self, threat: ThreatModel, eps: float = PAPER_EPS, alpha: float = 0.01, steps: int = 7,
-                 samples: int = 10, generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        threat: ThreatModel,
+        eps: float = PAPER_EPS,
+        alpha: float = 0.01,
+        steps: int = 7,
+        samples: int = 10,
+        generator: torch.Generator | None = None,
+    ):
         super().__init__(threat, eps)
         self.alpha, self.steps = _t.check_eps(alpha, "alpha"), check_count(steps, "EOT-PGD steps")
         self.samples, self.generator = check_count(samples, "EOT samples"), generator
@@ -155,8 +187,15 @@ class EOTPGD(Attack):
         return z
 
 
-def pgd_trace(threat: ThreatModel, x, y, eps: float = PAPER_EPS, alpha: float = 0.01, steps: int = 50,
-              generator: torch.Generator | None = None) -> dict:
+def pgd_trace(
+    threat: ThreatModel,
+    x,
+    y,
+    eps: float = PAPER_EPS,
+    alpha: float = 0.01,
+    steps: int = 50,
+    generator: torch.Generator | None = None,
+) -> dict:
     """PGD's whole trajectory: per iterate (0 = random start .. ``steps``) and sample, the loss and whether the
     iterate is misclassified. Nothing stops early, so this shows whether iterates climb the loss or wander
     in and out of misclassification (``flips``: how often a sample's prediction changes along the way)."""

@@ -40,8 +40,18 @@ class AsImages(torch.nn.Module):
         return self.threat.logits(self.from_images(x4))
 
 
-TORCHATTACKS = ("fgsm", "pgd", "apgd-ce", "apgd-dlr", "apgdt", "square", "eotpgd", "fab", "autoattack",
-                "autoattack-torchattacks")
+TORCHATTACKS = (
+    "fgsm",
+    "pgd",
+    "apgd-ce",
+    "apgd-dlr",
+    "apgdt",
+    "square",
+    "eotpgd",
+    "fab",
+    "autoattack",
+    "autoattack-torchattacks",
+)
 
 
 def autoattack_standard(model, eps: float, n_classes: int, seed: int = 0, steps: int = 100, n_queries: int = 5000):
@@ -58,8 +68,9 @@ def autoattack_standard(model, eps: float, n_classes: int, seed: int = 0, steps:
     return ta.MultiAttack([ta.APGD(model, eps=eps, steps=steps, loss="ce", seed=seed), apgdt, fab, square])
 
 
-def torchattack(name: str, model: torch.nn.Module, eps: float = PAPER_EPS, n_classes: int = 10, seed: int = 0,
-                **kwargs):
+def torchattack(
+    name: str, model: torch.nn.Module, eps: float = PAPER_EPS, n_classes: int = 10, seed: int = 0, **kwargs
+):
     """A torchattacks attack on ``model`` by name, with ``n_classes`` passed where torchattacks needs it.
 
     Names: fgsm, pgd, apgd-ce, apgd-dlr, apgdt, square, eotpgd, fab, autoattack (the standard version with
@@ -90,8 +101,16 @@ def torchattack(name: str, model: torch.nn.Module, eps: float = PAPER_EPS, n_cla
         raise SnnlibError(f"torchattacks {name}: {e}") from None
 
 
-def run_torchattack(name: str, threat: ThreatModel, x: torch.Tensor, y: torch.Tensor, eps: float = PAPER_EPS,
-                    n_classes: int = 10, seed: int = 0, **kwargs) -> torch.Tensor:
+def run_torchattack(
+    name: str,
+    threat: ThreatModel,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float = PAPER_EPS,
+    n_classes: int = 10,
+    seed: int = 0,
+    **kwargs,
+) -> torch.Tensor:
     """Run a torchattacks attack under a threat model; returns the adversarial input in that space
     (spike space: ``[T,B,...]``). BN mode follows ``threat.bn`` (statistics restored afterwards)."""
     z = threat.inputs(x)

@@ -47,12 +47,24 @@ class Threat:
         return out
 
 
-THREATS = {t.name: t for t in (
-    Threat("standard", "pixel + BN eval (standard), 8/255"),
-    Threat("authors", "spike + BN train (authors' code), 8/255", "spike", "train", PAPER_EPS, "shuffled", AUTHORS_BATCH),
-    Threat("authors-6", "spike + BN train (authors' code), 6/255", "spike", "train", AUTHORS_EPS, "shuffled",
-           AUTHORS_BATCH),
-)}
+THREATS = {
+    t.name: t
+    for t in (
+        Threat("standard", "pixel + BN eval (standard), 8/255"),
+        Threat(
+            "authors", "spike + BN train (authors' code), 8/255", "spike", "train", PAPER_EPS, "shuffled", AUTHORS_BATCH
+        ),
+        Threat(
+            "authors-6",
+            "spike + BN train (authors' code), 6/255",
+            "spike",
+            "train",
+            AUTHORS_EPS,
+            "shuffled",
+            AUTHORS_BATCH,
+        ),
+    )
+}
 
 
 def threat(name: str) -> Threat:
@@ -72,8 +84,9 @@ def order_keys(x: torch.Tensor, y: torch.Tensor, seed: int) -> torch.Tensor:
     return flat @ w + y.double().cpu() * float(torch.rand(1, generator=g, dtype=torch.float64))
 
 
-def batch_indices(x: torch.Tensor, y: torch.Tensor, batch_size: int, order: str = "dataset",
-                  seed: int = 0) -> list[torch.Tensor]:
+def batch_indices(
+    x: torch.Tensor, y: torch.Tensor, batch_size: int, order: str = "dataset", seed: int = 0
+) -> list[torch.Tensor]:
     """Index batches of ``len(y)`` images: consecutive (``dataset``), or a seeded shuffle (``shuffled``) that
     depends only on the images, not on their order. The last, smaller batch is kept, never dropped."""
     check_choice("batch order", order, BATCH_ORDERS)
@@ -85,4 +98,4 @@ def batch_indices(x: torch.Tensor, y: torch.Tensor, batch_size: int, order: str 
     else:
         keys = order_keys(x, y, seed)
         perm = torch.tensor(sorted(range(n), key=lambda i: (keys[i].item(), int(y[i]))), dtype=torch.long)
-    return [perm[i:i + batch_size] for i in range(0, n, batch_size)]
+    return [perm[i : i + batch_size] for i in range(0, n, batch_size)]

@@ -28,13 +28,27 @@ def margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 class SPSA(Attack):
     """SPSA with Adam on the margin loss; ``robust(x, y)`` is True where no iterate misclassified the image."""
 
-    def __init__(self, threat: ThreatModel, eps: float = PAPER_EPS, steps: int = 100, samples: int = 64,
-                 delta: float = 0.01, lr: float = 0.01, batch: int = 32, generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        threat: ThreatModel,
+        eps: float = PAPER_EPS,
+        steps: int = 100,
+        samples: int = 64,
+        delta: float = 0.01,
+        lr: float = 0.01,
+        batch: int = 32,
+        generator: torch.Generator | None = None,
+    ):
         super().__init__(threat, eps)
         if threat.space != "pixel":
             raise NotApplicable("this SPSA perturbs images: use a pixel-space threat model")
         self.steps, self.samples = check_count(steps, "SPSA steps"), check_count(samples, "SPSA samples")
-        self.delta, self.lr, self.batch, self.generator = float(delta), float(lr), check_count(batch, "batch"), generator
+        self.delta, self.lr, self.batch, self.generator = (
+            float(delta),
+            float(lr),
+            check_count(batch, "batch"),
+            generator,
+        )
 
     def _estimate(self, z, y):
         """The SPSA gradient estimate at ``z`` (pixel space, one image per row)."""

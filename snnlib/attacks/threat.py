@@ -194,8 +194,9 @@ class Attack:
 
     def __init__(self, threat: ThreatModel, eps: float = PAPER_EPS):
         if not isinstance(threat, ThreatModel):
-            raise SnnlibError(f"{type(self).__name__} takes a ThreatModel (ThreatModel(model)), "
-                              f"got {type(threat).__name__}")
+            raise SnnlibError(
+                f"{type(self).__name__} takes a ThreatModel (ThreatModel(model)), got {type(threat).__name__}"
+            )
         self.threat, self.eps = threat, check_eps(eps)
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

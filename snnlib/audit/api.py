@@ -69,8 +69,9 @@ def check_outputs(model, x, n_classes: int | None) -> int:
         out = model.eval()(x[: min(4, len(x))])
     if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != min(4, len(x)):
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise SnnlibError(f"the model must map images [B,C,H,W] to logits [B,K]; for a batch of {min(4, len(x))} it "
-                          f"returned {shape}")
+        raise SnnlibError(
+            f"the model must map images [B,C,H,W] to logits [B,K]; for a batch of {min(4, len(x))} it returned {shape}"
+        )
     k = int(out.shape[1])
     if n_classes is not None and k != n_classes:
         raise SnnlibError(f"the model returns {k} outputs per image, but the data have {n_classes} classes")
@@ -90,19 +91,42 @@ class AuditReport:
     def card(self) -> dict:
         f, r = self.result["final"], self.result
         aa = next((a for a in r["attacks"] if a["attack"] == "AutoAttack (standard)"), None)
-        return {"norm": r.get("norm", "linf"), "eps": r["settings"]["eps"],
-                "clean_acc": f["clean"]["acc"], "pgd7_acc": f["pgd7"]["acc"], "worst_case_acc": f["worst"]["acc"],
-                "worst_case_interval": [f["worst"]["lo"], f["worst"]["hi"]], "n": f["n_eval"],
-                "pgd7_vs_worst_case": f["gap_test"], "cause": f["cause"],
-                "attacks": [{"name": a["attack"], "group": a["group"], "eps": a["eps"], "acc": a["acc"], "n": a["n"],
-                             "interval": [a["lo"], a["hi"]]} for a in self.result["attacks"]],
-                "flags": [{"name": x["flag"], "fired": x["fired"], "evidence": x["evidence"], "rule": x["rule"]}
-                          for x in self.result["flags"]],
-                "attribution": self.result["attribution"], "skipped": self.result.get("skipped", []),
-                "autoattack_acc": aa["acc"] if aa else None, "attack_check": r.get("attack_check"),
-                "examples": None if self.examples is None else {
-                    "stored": len(self.examples["index"]), "without_example": len(self.examples["without_example"])},
-                "verdict": self.result["verdict"], "settings": self.result["settings"], "env": self.result["env"]}
+        return {
+            "norm": r.get("norm", "linf"),
+            "eps": r["settings"]["eps"],
+            "clean_acc": f["clean"]["acc"],
+            "pgd7_acc": f["pgd7"]["acc"],
+            "worst_case_acc": f["worst"]["acc"],
+            "worst_case_interval": [f["worst"]["lo"], f["worst"]["hi"]],
+            "n": f["n_eval"],
+            "pgd7_vs_worst_case": f["gap_test"],
+            "cause": f["cause"],
+            "attacks": [
+                {
+                    "name": a["attack"],
+                    "group": a["group"],
+                    "eps": a["eps"],
+                    "acc": a["acc"],
+                    "n": a["n"],
+                    "interval": [a["lo"], a["hi"]],
+                }
+                for a in self.result["attacks"]
+            ],
+            "flags": [
+                {"name": x["flag"], "fired": x["fired"], "evidence": x["evidence"], "rule": x["rule"]}
+                for x in self.result["flags"]
+            ],
+            "attribution": self.result["attribution"],
+            "skipped": self.result.get("skipped", []),
+            "autoattack_acc": aa["acc"] if aa else None,
+            "attack_check": r.get("attack_check"),
+            "examples": None
+            if self.examples is None
+            else {"stored": len(self.examples["index"]), "without_example": len(self.examples["without_example"])},
+            "verdict": self.result["verdict"],
+            "settings": self.result["settings"],
+            "env": self.result["env"],
+        }
 
     def to_json(self) -> str:
         return results.portable(json.dumps(self.card, indent=1, default=results._jsonable))
@@ -128,8 +152,12 @@ class AuditReport:
         (out / "report.json").write_text(self.to_json())
         (out / "report.md").write_text(self.to_markdown("strength.png"))
         (out / "model_info.json").write_text(json.dumps(self.model_info(), indent=1) + "\n")
-        files = {"json": str(out / "report.json"), "markdown": str(out / "report.md"),
-                 "figure": str(out / "strength.png"), "model_info": str(out / "model_info.json")}
+        files = {
+            "json": str(out / "report.json"),
+            "markdown": str(out / "report.md"),
+            "figure": str(out / "strength.png"),
+            "model_info": str(out / "model_info.json"),
+        }
         if self.examples is not None:
             files["examples"] = str(_verify.save(self.examples, out))
         return files
@@ -152,8 +180,10 @@ def footnote(card: dict, result: dict) -> str:
     needed = [a["group"] for a in card["attribution"] if a["needed"]]
     fired = [x["name"] for x in card["flags"] if x["fired"]]
     lo, hi = card["worst_case_interval"]
-    text = (f"Worst case per image over {len(card['attacks']) - 1} attacks of the snnlib audit (budget "
-            f"{card['settings']['budget']}, n = {card['n']}, 95% exact interval {100 * lo:.1f}-{100 * hi:.1f}%). ")
+    text = (
+        f"Worst case per image over {len(card['attacks']) - 1} attacks of the snnlib audit (budget "
+        f"{card['settings']['budget']}, n = {card['n']}, 95% exact interval {100 * lo:.1f}-{100 * hi:.1f}%). "
+    )
     if f["gap_test"]["a_only"] == 0:
         text += "No attack breaks an image beyond PGD-7; "
     else:
@@ -170,49 +200,87 @@ def model_info(card: dict, result: dict, label: str, meta: dict | None = None) -
     ``clean_acc``, ``autoattack_acc``, ``unreliable``, ``footnote``; accuracies in percent with two decimals)."""
     f, norm = result["final"], card["norm"]
     b = (card.get("attack_check") or {}).get("binarization")
-    return {"name": label, "dataset": (meta or {}).get("dataset"), "threat_model": {"linf": "Linf", "l2": "L2"}[norm],
-            "norm": norm, "eps": eps_text(card["eps"], norm), "n": card["n"],
-            "clean_acc": _pct(card["clean_acc"]), "clean_interval": [_pct(f["clean"]["lo"]), _pct(f["clean"]["hi"])],
-            "autoattack_acc": _pct(card["autoattack_acc"]), "worst_case_acc": _pct(card["worst_case_acc"]),
-            "worst_case_interval": [_pct(v) for v in card["worst_case_interval"]], "pgd7_acc": _pct(card["pgd7_acc"]),
-            "unreliable": any(x["fired"] for x in card["flags"]),
-            "flags_fired": [x["name"] for x in card["flags"] if x["fired"]], "cause": card["cause"],
-            "attack_check": None if b is None else {"found": b["found"], "n": b["n"], "passed": b["passed"]},
-            "footnote": footnote(card, result), "number_forward_passes": 1,
-            "audit": f"snnlib audit, budget {card['settings']['budget']}, seed {card['settings']['seed']}"}
+    return {
+        "name": label,
+        "dataset": (meta or {}).get("dataset"),
+        "threat_model": {"linf": "Linf", "l2": "L2"}[norm],
+        "norm": norm,
+        "eps": eps_text(card["eps"], norm),
+        "n": card["n"],
+        "clean_acc": _pct(card["clean_acc"]),
+        "clean_interval": [_pct(f["clean"]["lo"]), _pct(f["clean"]["hi"])],
+        "autoattack_acc": _pct(card["autoattack_acc"]),
+        "worst_case_acc": _pct(card["worst_case_acc"]),
+        "worst_case_interval": [_pct(v) for v in card["worst_case_interval"]],
+        "pgd7_acc": _pct(card["pgd7_acc"]),
+        "unreliable": any(x["fired"] for x in card["flags"]),
+        "flags_fired": [x["name"] for x in card["flags"] if x["fired"]],
+        "cause": card["cause"],
+        "attack_check": None if b is None else {"found": b["found"], "n": b["n"], "passed": b["passed"]},
+        "footnote": footnote(card, result),
+        "number_forward_passes": 1,
+        "audit": f"snnlib audit, budget {card['settings']['budget']}, seed {card['settings']['seed']}",
+    }
 
 
 def render_markdown(card: dict, label: str, figure: str | None) -> str:
     """The report card as Markdown: headline, verdict, attacks, flags, attribution, settings."""
+
     def pct(a):
         return f"{100 * a:.1f}%"
 
     lo, hi = card["worst_case_interval"]
-    lines = [f"# Robustness audit: {label}", "",
-             "| clean | PGD-7 (paper) | worst case (95% exact interval) | n | cause |", "|---|---|---|---|---|",
-             (f"| {pct(card['clean_acc'])} | {pct(card['pgd7_acc'])} | {pct(card['worst_case_acc'])} "
-             f"[{pct(lo)}, {pct(hi)}] | {card['n']} | {card['cause']} |"), "", card["verdict"], ""]
+    lines = [
+        f"# Robustness audit: {label}",
+        "",
+        "| clean | PGD-7 (paper) | worst case (95% exact interval) | n | cause |",
+        "|---|---|---|---|---|",
+        (
+            f"| {pct(card['clean_acc'])} | {pct(card['pgd7_acc'])} | {pct(card['worst_case_acc'])} "
+            f"[{pct(lo)}, {pct(hi)}] | {card['n']} | {card['cause']} |"
+        ),
+        "",
+        card["verdict"],
+        "",
+    ]
     if figure:
         lines += [f"![accuracy against attack strength]({figure})", ""]
     lines += ["## Attacks", "", "| group | attack | accuracy | 95% interval |", "|---|---|---|---|"]
-    lines += [f"| {a['group']} | {a['name']} | {pct(a['acc'])} | [{pct(a['interval'][0])}, {pct(a['interval'][1])}] |"
-              for a in card["attacks"]]
+    lines += [
+        f"| {a['group']} | {a['name']} | {pct(a['acc'])} | [{pct(a['interval'][0])}, {pct(a['interval'][1])}] |"
+        for a in card["attacks"]
+    ]
     lines += ["", "## Red flags", "", "| flag | fired | evidence | rule |", "|---|---|---|---|"]
-    lines += [f"| {f['name']} | {'**yes**' if f['fired'] else 'no'} | {f['evidence']} | {f['rule']} |"
-              for f in card["flags"]]
-    lines += ["", "## Which attacks remove the robustness", "",
-              "| group | worst case without it | PGD-7 + it alone | needed |", "|---|---|---|---|"]
-    lines += [f"| {a['group']} | {pct(a['without']['acc'])} | {pct(a['paper_plus_group']['acc'])} | {a['needed']} |"
-              for a in card["attribution"]]
+    lines += [
+        f"| {f['name']} | {'**yes**' if f['fired'] else 'no'} | {f['evidence']} | {f['rule']} |" for f in card["flags"]
+    ]
+    lines += [
+        "",
+        "## Which attacks remove the robustness",
+        "",
+        "| group | worst case without it | PGD-7 + it alone | needed |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {a['group']} | {pct(a['without']['acc'])} | {pct(a['paper_plus_group']['acc'])} | {a['needed']} |"
+        for a in card["attribution"]
+    ]
     if card["skipped"]:
-        lines += ["", "Not applicable to this model: "
-                  + "; ".join(f"{s['attack']} ({s['reason']})" for s in card["skipped"])]
+        lines += [
+            "",
+            "Not applicable to this model: " + "; ".join(f"{s['attack']} ({s['reason']})" for s in card["skipped"]),
+        ]
     lines += _attack_check_lines(card.get("attack_check"))
     s, norm = card["settings"], card.get("norm", "linf")
     eps = f"eps {s['eps'] * 255:g}/255" if norm == "linf" else f"l2 eps {s['eps']:g}"
-    lines += ["", (f"Budget `{s['budget']}`, {eps}, seed {s['seed']}; exact intervals at "
-              f"{stats.LEVEL:.0%}, every flag an exact test at level {stats.ALPHA}. Made by snnlib "
-              f"(`python -m snnlib audit`).")]
+    lines += [
+        "",
+        (
+            f"Budget `{s['budget']}`, {eps}, seed {s['seed']}; exact intervals at "
+            f"{stats.LEVEL:.0%}, every flag an exact test at level {stats.ALPHA}. Made by snnlib "
+            f"(`python -m snnlib audit`)."
+        ),
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -222,15 +290,29 @@ def _attack_check_lines(c: dict | None) -> list[str]:
     lines = ["", "## Does the attack work on this model?", "", c["sentence"], ""]
     if c["indicators"]:
         lines += ["| indicator of attack failure (Pintor et al. 2022) | fired | evidence |", "|---|---|---|"]
-        lines += [f"| {i['indicator']} | {'**yes**' if i['fired'] else 'no'} | {i['evidence']} |"
-                  for i in c["indicators"]]
+        lines += [
+            f"| {i['indicator']} | {'**yes**' if i['fired'] else 'no'} | {i['evidence']} |" for i in c["indicators"]
+        ]
     return lines
 
 
-def audit(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, budget: str = "quick", eps: float | None = None,
-          seed: int = 0, device: str = "cpu", n_classes: int | None = None, label: str = "model",
-          progress: bool | None = None, normalize=None, time_major: int | None = None, norm: str = "linf",
-          dataset: str | None = None, **settings) -> AuditReport:
+def audit(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    budget: str = "quick",
+    eps: float | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    n_classes: int | None = None,
+    label: str = "model",
+    progress: bool | None = None,
+    normalize=None,
+    time_major: int | None = None,
+    norm: str = "linf",
+    dataset: str | None = None,
+    **settings,
+) -> AuditReport:
     """Audit ``model`` on images ``x`` (``[N,C,H,W]`` in [0, 1]) with labels ``y``; returns an :class:`AuditReport`.
 
     ``budget`` is ``quick``, ``standard`` or ``full`` (:class:`AuditSettings`); keyword arguments override single
@@ -243,14 +325,17 @@ def audit(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, budget: str 
     """
     check_images(x)
     if not isinstance(y, torch.Tensor) or y.dim() != 1 or len(y) != len(x):
-        raise SnnlibError(f"labels must be a 1-d tensor with one entry per image ({len(x)}), got "
-                          f"{tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__}")
+        raise SnnlibError(
+            f"labels must be a 1-d tensor with one entry per image ({len(x)}), got "
+            f"{tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__}"
+        )
     s = _settings(budget, eps, norm, seed, len(y), settings)
     m = prepare(conventions.wrap(model, x, normalize, time_major)).to(device)
     k = check_outputs(m, x.to(device), n_classes)
     if int(y.max()) >= k or int(y.min()) < 0:
-        raise SnnlibError(f"labels must lie in 0..{k - 1} (the model has {k} outputs), got "
-                          f"{int(y.min())}..{int(y.max())}")
+        raise SnnlibError(
+            f"labels must lie in 0..{k - 1} (the model has {k} outputs), got {int(y.min())}..{int(y.max())}"
+        )
     if norm == "l2":
         r = run_l2(m, x, y.long(), s, n_classes=k, device=device, progress=progress)
     else:
@@ -275,6 +360,8 @@ def _settings(budget: str, eps: float | None, norm: str, seed: int, n: int, sett
     if not isinstance(eps, (int, float)) or not eps > 0:
         raise SnnlibError(f"--eps for --norm l2 must be a positive l2 radius (e.g. 0.5), got {eps!r}")
     if eps <= 0.05:
-        print(f"warning: --norm l2 with eps {eps:g} looks like an l-inf value; l2 radii on CIFAR are typically 0.5",
-              file=sys.stderr)
+        print(
+            f"warning: --norm l2 with eps {eps:g} looks like an l-inf value; l2 radii on CIFAR are typically 0.5",
+            file=sys.stderr,
+        )
     return replace(AuditSettings.for_budget(budget, **over), eps=float(eps))  # an l2 radius may exceed 1

@@ -97,8 +97,11 @@ def build_problems(model, x, eps: float, norm: str, g: torch.Generator) -> dict:
     d2 = (d * d).sum(1)
     moves = d2 > 1e-12 * (1 + (f0 * f0).sum(1))
     w = d / d2.clamp_min(1e-30).unsqueeze(1)
-    inner = torch.stack([((_logits(model, _inner_point(x, eps, norm, g)) - f0) * w).sum(1)
-                         for _ in range(INNER)]).amax(0).clamp_min(0)
+    inner = (
+        torch.stack([((_logits(model, _inner_point(x, eps, norm, g)) - f0) * w).sum(1) for _ in range(INNER)])
+        .amax(0)
+        .clamp_min(0)
+    )
     usable = moves & (inner < 0.5)
     return {"f0": f0, "w": w, "tau": inner + 0.75 * (1 - inner), "usable": usable, "moves": moves, "x_known": xb}
 
@@ -126,19 +129,32 @@ def binarization_test(model, x, eps: float, norm: str = "linf", alpha: float = 0
         adv = pgd7(norm, eps, alpha, g)(head, x[di], torch.zeros(len(idx), dtype=torch.long, device=x.device))
         found = (_logits(head, adv).argmax(1) == 1).cpu()
     k, n = int(found.sum()), len(idx)
-    return {"test": "binarization (Zimmermann et al. 2022)", "attack": "PGD-7 (paper)", "norm": norm, "eps": eps,
-            "images": len(x), "n": n, "found": k, "passed": n > 0 and k == n,
-            "not_moving": int((~p["moves"]).sum()), "noise_reaches": int((p["moves"] & ~p["usable"]).sum()),
-            "missed_index": idx[~found].tolist() if n else []}
+    return {
+        "test": "binarization (Zimmermann et al. 2022)",
+        "attack": "PGD-7 (paper)",
+        "norm": norm,
+        "eps": eps,
+        "images": len(x),
+        "n": n,
+        "found": k,
+        "passed": n > 0 and k == n,
+        "not_moving": int((~p["moves"]).sum()),
+        "noise_reaches": int((p["moves"] & ~p["usable"]).sum()),
+        "missed_index": idx[~found].tolist() if n else [],
+    }
 
 
 def sentence(c: dict) -> str:
     """The card's line for a binarization test."""
     if c["n"] == 0:
-        return (f"Attack check (binarization test, Zimmermann et al. 2022): no usable inner problem on {c['images']} "
-                "images (the logits do not move inside the ball, or random points already cross the boundary).")
-    text = (f"Attack check (binarization test, Zimmermann et al. 2022): {c['attack']} found the known adversarial "
-            f"examples in {c['found']} of {c['n']} cases")
+        return (
+            f"Attack check (binarization test, Zimmermann et al. 2022): no usable inner problem on {c['images']} "
+            "images (the logits do not move inside the ball, or random points already cross the boundary)."
+        )
+    text = (
+        f"Attack check (binarization test, Zimmermann et al. 2022): {c['attack']} found the known adversarial "
+        f"examples in {c['found']} of {c['n']} cases"
+    )
     skipped = c["images"] - c["n"]
     return text + (f" ({skipped} of {c['images']} images gave no usable problem)." if skipped else ".")
 
@@ -148,28 +164,53 @@ def indicators(r: dict) -> list[dict]:
     out, tr = [], r.get("trace")
     if tr:
         k = min(7, len(tr["mean_loss"]) - 1)
-        out.append(_ind("silent success", tr["wrong_before_right_at_7"] > 0,
-                        f"{tr['wrong_before_right_at_7']} of {tr['n']} images misclassified at an earlier iterate of "
-                        f"PGD-7 but not at its last, which PGD-7 returns"))
+        out.append(
+            _ind(
+                "silent success",
+                tr["wrong_before_right_at_7"] > 0,
+                f"{tr['wrong_before_right_at_7']} of {tr['n']} images misclassified at an earlier iterate of "
+                f"PGD-7 but not at its last, which PGD-7 returns",
+            )
+        )
         lo, hi = tr["mean_loss"][k], tr["mean_loss"][-1]
         more = tr["wrong"][-1] - tr["wrong"][k]
-        out.append(_ind("incomplete optimization", hi > lo + 0.05 * abs(lo) and more > 0,
-                        f"mean loss {lo:.3g} at step {k}, {hi:.3g} at step {tr['steps'][-1]}; "
-                        f"{100 * more:+.1f} points misclassified"))
+        out.append(
+            _ind(
+                "incomplete optimization",
+                hi > lo + 0.05 * abs(lo) and more > 0,
+                f"mean loss {lo:.3g} at step {k}, {hi:.3g} at step {tr['steps'][-1]}; "
+                f"{100 * more:+.1f} points misclassified",
+            )
+        )
     zg = {z["space"]: z for z in r.get("zero_gradients", [])}
     z = zg.get("spike") or zg.get("pixel")
     if z:
-        out.append(_ind("unavailable gradients", z["all_zero"] > 0,
-                        f"{z['all_zero']} of {z['n']} images with an all-zero input gradient ({z['zero_frac']:.1%} of "
-                        "entries zero)"))
+        out.append(
+            _ind(
+                "unavailable gradients",
+                z["all_zero"] > 0,
+                f"{z['all_zero']} of {z['n']} images with an all-zero input gradient ({z['zero_frac']:.1%} of "
+                "entries zero)",
+            )
+        )
     if r.get("sweep"):
         top = max(r["sweep"], key=lambda d: d["eps"])
-        out.append(_ind("unconstrained attack failure", top["n_robust"] > 0,
-                        f"{top['n_robust']} of {r['n_eval']} images robust at eps {top['eps']:.4g}"))
+        out.append(
+            _ind(
+                "unconstrained attack failure",
+                top["n_robust"] > 0,
+                f"{top['n_robust']} of {r['n_eval']} images robust at eps {top['eps']:.4g}",
+            )
+        )
     if r.get("randomness"):
-        out.append(_ind("unstable predictions", not r["randomness"]["deterministic"],
-                        f"{r['randomness']['kind']}: largest distance of normalised logits "
-                        f"{r['randomness']['max_logit_distance']:.2g}"))
+        out.append(
+            _ind(
+                "unstable predictions",
+                not r["randomness"]["deterministic"],
+                f"{r['randomness']['kind']}: largest distance of normalised logits "
+                f"{r['randomness']['max_logit_distance']:.2g}",
+            )
+        )
     return out
 
 
@@ -177,14 +218,34 @@ def _ind(name: str, fired: bool, evidence: str) -> dict:
     return {"indicator": name, "fired": bool(fired), "evidence": evidence, "source": "Pintor et al. 2022"}
 
 
-def run(model, x, y, result: dict, eps: float, norm: str = "linf", alpha: float = 0.01, seed: int = 0,
-        n_images: int = N_IMAGES) -> dict:
+def run(
+    model,
+    x,
+    y,
+    result: dict,
+    eps: float,
+    norm: str = "linf",
+    alpha: float = 0.01,
+    seed: int = 0,
+    n_images: int = N_IMAGES,
+) -> dict:
     """Both checks on the first ``n_images`` clean-correct images of an audit (``result['per_sample']['clean']``)."""
     clean = torch.tensor(result["per_sample"]["clean"], dtype=torch.bool)
     idx = torch.nonzero(clean).flatten()[:n_images]
     if len(idx) == 0:
-        b = {"test": "binarization (Zimmermann et al. 2022)", "attack": "PGD-7 (paper)", "norm": norm, "eps": eps,
-             "images": 0, "n": 0, "found": 0, "passed": False, "not_moving": 0, "noise_reaches": 0, "missed_index": []}
+        b = {
+            "test": "binarization (Zimmermann et al. 2022)",
+            "attack": "PGD-7 (paper)",
+            "norm": norm,
+            "eps": eps,
+            "images": 0,
+            "n": 0,
+            "found": 0,
+            "passed": False,
+            "not_moving": 0,
+            "noise_reaches": 0,
+            "missed_index": [],
+        }
     else:
         b = binarization_test(model, x[idx.to(x.device)], eps, norm, alpha, seed)
     b["index"] = idx.tolist()

@@ -14,8 +14,24 @@ import math
 import torch
 
 from .. import models
-from ..attacks import (EOTPGD, FGSM, PGD, SAPGD, SPSA, LevelSearch, SpikeProjectedPGD, ThreatModel, acc_at, bn_mode,
-                       concat_tracks, estimator, pgd_trace, pgd_track, random_start, run_torchattack)
+from ..attacks import (
+    EOTPGD,
+    FGSM,
+    PGD,
+    SAPGD,
+    SPSA,
+    LevelSearch,
+    SpikeProjectedPGD,
+    ThreatModel,
+    acc_at,
+    bn_mode,
+    concat_tracks,
+    estimator,
+    pgd_trace,
+    pgd_track,
+    random_start,
+    run_torchattack,
+)
 from ..attacks import ESTIMATOR_LABELS
 from ..attacks import threat as registered_threat
 from ..authors import authors_loop
@@ -30,8 +46,9 @@ GROUPS = ("one-step", "steps", "step size", "estimator", "adaptive", "encoder BP
 # ----------------------------------------------------------------- primitives
 
 
-def random_noise(threat: ThreatModel, x, y, eps: float, draws: int = 20,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+def random_noise(
+    threat: ThreatModel, x, y, eps: float, draws: int = 20, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Per-sample robustness to ``draws`` uniform random points of the eps-ball (a Carlini et al. 2019 check)."""
     z0 = threat.inputs(x)
     robust = torch.ones(len(y), dtype=torch.bool)
@@ -74,10 +91,13 @@ def zero_gradient_stats(g: torch.Tensor | None, batch_dim: int = 0) -> dict:
         return {"n": 0, "all_zero": 0, "all_zero_frac": float("nan"), "zero_frac": float("nan"), "which": []}
     flat = g.transpose(0, batch_dim).flatten(1) if batch_dim else g.flatten(1)
     all_zero = ~(flat != 0).any(1)
-    return {"n": int(flat.shape[0]), "all_zero": int(all_zero.sum()),
-            "all_zero_frac": float(all_zero.float().mean()) if len(flat) else float("nan"),
-            "zero_frac": float((flat == 0).float().mean()) if flat.numel() else float("nan"),
-            "which": torch.nonzero(all_zero).flatten().tolist()}
+    return {
+        "n": int(flat.shape[0]),
+        "all_zero": int(all_zero.sum()),
+        "all_zero_frac": float(all_zero.float().mean()) if len(flat) else float("nan"),
+        "zero_frac": float((flat == 0).float().mean()) if flat.numel() else float("nan"),
+        "which": torch.nonzero(all_zero).flatten().tolist(),
+    }
 
 
 def worst_case(robust: dict) -> torch.Tensor:
@@ -93,15 +113,17 @@ def input_grads(threat: ThreatModel, x, y, bs) -> torch.Tensor | None:
     parts = []
     with threat.crafting(), flush_denormals(False):
         for i in range(0, len(y), bs):
-            parts.append(threat.grad(threat.inputs(x[i:i + bs]), y[i:i + bs])[0].cpu())
+            parts.append(threat.grad(threat.inputs(x[i : i + bs]), y[i : i + bs])[0].cpu())
     return torch.cat(parts, threat.batch_dim) if parts else None  # no samples (e.g. none classified correctly)
 
 
 def track(suite: Suite, threat: ThreatModel, seed: int, **kw) -> dict:
     """:func:`~snnlib.attacks.pgd_track` over the attacked subset in batches, with per-batch generators."""
     x, y = suite.attacked
-    parts = [pgd_track(threat, x[i:i + suite.bs], y[i:i + suite.bs], generator=batch_generator(seed, i), **kw)
-             for i in range(0, len(y), suite.bs)]
+    parts = [
+        pgd_track(threat, x[i : i + suite.bs], y[i : i + suite.bs], generator=batch_generator(seed, i), **kw)
+        for i in range(0, len(y), suite.bs)
+    ]
     return concat_tracks(parts, kw.get("restarts", 1), kw.get("steps"))
 
 
@@ -139,32 +161,59 @@ def check_ladder(suite: Suite):
     # same random starts as the paper's PGD-7: its last iterate is the ladder's iterate 7
     tr = track(suite, suite.std, suite.key(1), eps=suite.eps, alpha=s.alpha, steps=smax, restarts=s.ladder_restarts)
     for k in s.ladder_steps:
-        suite.record(f"PGD-{k}", "steps", suite.full(acc_at(tr, k, 1)), note=f"alpha {s.alpha:g}, best iterate, 1 restart")
+        suite.record(
+            f"PGD-{k}", "steps", suite.full(acc_at(tr, k, 1)), note=f"alpha {s.alpha:g}, best iterate, 1 restart"
+        )
     if s.ladder_restarts > 1:
-        suite.record(f"PGD-{smax} x{s.ladder_restarts}", "steps", suite.full(acc_at(tr, smax)),
-                     note=f"{s.ladder_restarts} restarts, per-sample worst")
+        suite.record(
+            f"PGD-{smax} x{s.ladder_restarts}",
+            "steps",
+            suite.full(acc_at(tr, smax)),
+            note=f"{s.ladder_restarts} restarts, per-sample worst",
+        )
     curve = [float(suite.full(acc_at(tr, k, 1)).float().mean()) for k in range(smax + 1)]
-    suite.extra["ladder"] = {"steps": list(range(smax + 1)), "acc": curve, "rungs": list(s.ladder_steps),
-                             "restarts": s.ladder_restarts, "alpha": s.alpha, "stalled": int(tr["stalled"].any(0).sum())}
+    suite.extra["ladder"] = {
+        "steps": list(range(smax + 1)),
+        "acc": curve,
+        "rungs": list(s.ladder_steps),
+        "restarts": s.ladder_restarts,
+        "alpha": s.alpha,
+        "stalled": int(tr["stalled"].any(0).sum()),
+    }
 
 
 def check_trace(suite: Suite):
     """10b: the paper's PGD (same random starts, alpha) followed without stopping: loss and prediction per
     iterate, to see whether iterates climb the loss or wander in and out of misclassification."""
     x, y = suite.attacked
-    parts = [pgd_trace(suite.std, x[i:i + suite.bs], y[i:i + suite.bs], suite.eps, suite.s.alpha, suite.s.trace_steps,
-                       batch_generator(suite.key(1), i)) for i in range(0, len(y), suite.bs)]
+    parts = [
+        pgd_trace(
+            suite.std,
+            x[i : i + suite.bs],
+            y[i : i + suite.bs],
+            suite.eps,
+            suite.s.alpha,
+            suite.s.trace_steps,
+            batch_generator(suite.key(1), i),
+        )
+        for i in range(0, len(y), suite.bs)
+    ]
     if not parts:
         return
     loss, wrong = torch.cat([p["loss"] for p in parts], 1), torch.cat([p["wrong"] for p in parts], 1)
     k = min(7, suite.s.trace_steps)
     suite.extra["trace"] = {
-        "steps": list(range(suite.s.trace_steps + 1)), "mean_loss": loss.mean(1).tolist(),
-        "median_loss": loss.median(1).values.tolist(), "wrong": wrong.float().mean(1).tolist(),
-        "ever_wrong_by_7": int(wrong[: k + 1].any(0).sum()), "wrong_at_7": int(wrong[k].sum()),
+        "steps": list(range(suite.s.trace_steps + 1)),
+        "mean_loss": loss.mean(1).tolist(),
+        "median_loss": loss.median(1).values.tolist(),
+        "wrong": wrong.float().mean(1).tolist(),
+        "ever_wrong_by_7": int(wrong[: k + 1].any(0).sum()),
+        "wrong_at_7": int(wrong[k].sum()),
         "wrong_before_right_at_7": int((wrong[: k + 1].any(0) & ~wrong[k]).sum()),
         "mean_flips": float(torch.cat([p["flips"] for p in parts]).float().mean()),
-        "loss_examples": loss[:, : min(8, loss.shape[1])].T.tolist(), "n": int(loss.shape[1])}
+        "loss_examples": loss[:, : min(8, loss.shape[1])].T.tolist(),
+        "n": int(loss.shape[1]),
+    }
 
 
 def check_sweep(suite: Suite):
@@ -192,25 +241,38 @@ def check_estimators(suite: Suite):
     for name in s.estimators:
         try:
             with estimator(suite.model, name):
-                t = track(suite, suite.std, suite.key(30), eps=suite.eps, alpha=stepsize(suite.eps, s.estimator_steps),
-                          steps=s.estimator_steps)
+                t = track(
+                    suite,
+                    suite.std,
+                    suite.key(30),
+                    eps=suite.eps,
+                    alpha=stepsize(suite.eps, s.estimator_steps),
+                    steps=s.estimator_steps,
+                )
                 zs = zero_gradient_stats(input_grads(suite.std, xa, ya, suite.bs))
         except NotApplicable as e:
             suite.skip(f"PGD-{s.estimator_steps} [{name}]", _estimator_group(name), str(e))
             continue
         v = suite.full(acc_at(t, s.estimator_steps))
         suite.record(f"PGD-{s.estimator_steps} [{name}]", _estimator_group(name), v, note=ESTIMATOR_LABELS[name])
-        rows.append({"estimator": name, "label": ESTIMATOR_LABELS[name], "acc": float(v.float().mean()),
-                     "stalled": int(suite.full(t["stalled"].any(0)).sum()),
-                     **{f"grad_{k}": w for k, w in zs.items() if k != "which"}})
+        rows.append(
+            {
+                "estimator": name,
+                "label": ESTIMATOR_LABELS[name],
+                "acc": float(v.float().mean()),
+                "stalled": int(suite.full(t["stalled"].any(0)).sum()),
+                **{f"grad_{k}": w for k, w in zs.items() if k != "which"},
+            }
+        )
     suite.extra["estimators"] = rows
 
 
 def _torchattack(suite, name, **kw):
     """Per-sample robustness over all N and the adversarial inputs (:meth:`Suite.adversarial`)."""
     std, s = suite.std, suite.s
-    return suite.adversarial(lambda xb, yb: run_torchattack(name, std, xb, yb, suite.eps, suite.n_classes, s.seed,
-                                                            **kw))
+    return suite.adversarial(
+        lambda xb, yb: run_torchattack(name, std, xb, yb, suite.eps, suite.n_classes, s.seed, **kw)
+    )
 
 
 def _robust_of(suite, make):
@@ -228,9 +290,12 @@ def check_adaptive(suite: Suite):
             continue
         v, xa = _torchattack(suite, name, steps=s.apgd_steps)
         suite.record(name.upper(), "adaptive", v, note=f"{s.apgd_steps} steps (torchattacks)", x_adv=xa)
-    suite.record(f"SA-PGD-{s.sapgd_steps}", "adaptive",
-                 _robust_of(suite, lambda g: SAPGD(std, suite.eps, s.sapgd_steps, generator=g)),
-                 note="step-size adaptive PGD, training surrogate")
+    suite.record(
+        f"SA-PGD-{s.sapgd_steps}",
+        "adaptive",
+        _robust_of(suite, lambda g: SAPGD(std, suite.eps, s.sapgd_steps, generator=g)),
+        note="step-size adaptive PGD, training surrogate",
+    )
 
 
 def check_assg(suite: Suite):
@@ -241,10 +306,15 @@ def check_assg(suite: Suite):
     except NotApplicable as e:
         suite.skip(f"ASSG + SA-PGD-{s.sapgd_steps}", "adaptive", str(e))
         return
-    per_a = [_robust_of(suite, lambda g, a=a: SAPGD(std, suite.eps, s.sapgd_steps, assg=a, generator=g))
-             for a in s.assg_A]
-    suite.record(f"ASSG + SA-PGD-{s.sapgd_steps}", "adaptive", worst_case(dict(enumerate(per_a))),
-                 note="adaptive surrogate, A in " + ", ".join(f"{a:g}" for a in s.assg_A) + " (per-sample worst)")
+    per_a = [
+        _robust_of(suite, lambda g, a=a: SAPGD(std, suite.eps, s.sapgd_steps, assg=a, generator=g)) for a in s.assg_A
+    ]
+    suite.record(
+        f"ASSG + SA-PGD-{s.sapgd_steps}",
+        "adaptive",
+        worst_case(dict(enumerate(per_a))),
+        note="adaptive surrogate, A in " + ", ".join(f"{a:g}" for a in s.assg_A) + " (per-sample worst)",
+    )
     suite.extra["assg"] = [{"A": a, "acc": float(v.float().mean())} for a, v in zip(s.assg_A, per_a)]
 
 
@@ -253,8 +323,13 @@ def check_autoattack(suite: Suite):
     s = suite.s
     if s.autoattack:
         v, xa = _torchattack(suite, "autoattack", steps=s.autoattack_steps, n_queries=s.autoattack_queries)
-        suite.record("AutoAttack (standard)", "adaptive", v, x_adv=xa, note=f"APGD-CE, APGD-T, FAB-T "
-                     f"({s.autoattack_steps} steps), Square ({s.autoattack_queries} queries)")
+        suite.record(
+            "AutoAttack (standard)",
+            "adaptive",
+            v,
+            x_adv=xa,
+            note=f"APGD-CE, APGD-T, FAB-T ({s.autoattack_steps} steps), Square ({s.autoattack_queries} queries)",
+        )
         suite.attacks[-1].update(contains_black_box=True, stronger_loss=True)  # Square inside; DLR and targeted losses
 
 
@@ -262,28 +337,36 @@ def check_encoder_bpda(suite: Suite):
     """BPDA for the phase encoder on its exact forward: spike-space PGD projected onto valid encodings, and a
     search over the pixel levels eps allows."""
     s = suite.s
-    for name, make in ((f"spike-projected PGD-{s.level_steps}", lambda g: SpikeProjectedPGD(suite.std, suite.eps, s.level_steps)),
-                       (f"level search-{s.level_steps}", lambda g: LevelSearch(suite.std, suite.eps, s.level_steps))):
+    for name, make in (
+        (f"spike-projected PGD-{s.level_steps}", lambda g: SpikeProjectedPGD(suite.std, suite.eps, s.level_steps)),
+        (f"level search-{s.level_steps}", lambda g: LevelSearch(suite.std, suite.eps, s.level_steps)),
+    ):
         if not has_phase(suite.model):
             suite.skip(name, "encoder BPDA", "needs a phase encoder")
             continue
-        suite.record(name, "encoder BPDA", _robust_of(suite, make), note="exact encoder forward, gradient w.r.t. spikes")
+        suite.record(
+            name, "encoder BPDA", _robust_of(suite, make), note="exact encoder forward, gradient w.r.t. spikes"
+        )
 
 
 def rate_twin(model):
     """The same weights behind Poisson rate coding (a transfer source): None unless ``model`` is phase coded."""
     if not has_phase(model):
         return None
-    return models.SpikingClassifier(model.net, RateEncoder(T=model.encoder.T,
-                                                           generator=torch.Generator().manual_seed(0))).eval()
+    return models.SpikingClassifier(
+        model.net, RateEncoder(T=model.encoder.T, generator=torch.Generator().manual_seed(0))
+    ).eval()
 
 
 def _transfer(suite, j, name, src, eot=False):
     s = suite.s
     st = ThreatModel(src.to(suite.device).eval(), "pixel", "eval")
     alpha, g = stepsize(suite.eps, s.transfer_steps), suite.gen(50 + j)
-    atk = EOTPGD(st, suite.eps, alpha, s.transfer_steps, s.eot_samples, g) if eot else \
-        PGD(st, suite.eps, alpha, s.transfer_steps, generator=g)
+    atk = (
+        EOTPGD(st, suite.eps, alpha, s.transfer_steps, s.eot_samples, g)
+        if eot
+        else PGD(st, suite.eps, alpha, s.transfer_steps, generator=g)
+    )
     v, xa = suite.adversarial(atk)
     kind = f"EOT-PGD-{s.transfer_steps}" if eot else f"PGD-{s.transfer_steps}"
     suite.record(name, "black-box", v, note=f"{kind} on {suite.labels.get(name, name)}", x_adv=xa)
@@ -299,9 +382,12 @@ def check_square(suite: Suite):
 def check_spsa(suite: Suite):
     """4: SPSA (Uesato et al. 2018), a gradient-free estimate of the gradient."""
     s = suite.s
-    suite.record(f"SPSA-{s.spsa_steps}", "black-box",
-                 _robust_of(suite, lambda g: SPSA(suite.std, suite.eps, s.spsa_steps, s.spsa_samples, generator=g)),
-                 note=f"{s.spsa_steps} iterations x {s.spsa_samples} direction pairs")
+    suite.record(
+        f"SPSA-{s.spsa_steps}",
+        "black-box",
+        _robust_of(suite, lambda g: SPSA(suite.std, suite.eps, s.spsa_steps, s.spsa_samples, generator=g)),
+        note=f"{s.spsa_steps} iterations x {s.spsa_samples} direction pairs",
+    )
 
 
 def check_transfer(suite: Suite):
@@ -366,7 +452,9 @@ def check_threat_models(suite: Suite):
 
             f = suite.full(suite.batched(fgsm, threat=batching))
             p = suite.full(suite.batched(pgd, seed=suite.key(1), threat=batching))  # the paper's PGD-7 random starts
-            rows.append({"space": space, "bn": bn, "fgsm_acc": float(f.float().mean()), "pgd_acc": float(p.float().mean())})
+            rows.append(
+                {"space": space, "bn": bn, "fgsm_acc": float(f.float().mean()), "pgd_acc": float(p.float().mean())}
+            )
             suite.robust[f"switch {space}/{bn} FGSM"], suite.robust[f"switch {space}/{bn} PGD-7"] = f, p
     suite.extra["switches"] = rows
 
@@ -377,7 +465,9 @@ def check_authors_loop(suite: Suite):
     if not has_phase(suite.model) or not models.spiking_neurons(suite.model):
         return
     al = authors_loop(suite.model, suite.x, suite.y, s.authors_eps, s.alpha, 7, s.authors_batch_size, suite.gen(90))
-    suite.extra["authors_loop"] = {k: (float(v.float().mean()) if isinstance(v, torch.Tensor) else v) for k, v in al.items()}
+    suite.extra["authors_loop"] = {
+        k: (float(v.float().mean()) if isinstance(v, torch.Tensor) else v) for k, v in al.items()
+    }
     for k in ("clean", "fgsm", "pgd", "clean_leak", "fgsm_leak", "pgd_leak", "clean_after"):
         suite.robust[f"authors {k}"] = al[k]
 
@@ -397,15 +487,48 @@ def check_diagnostics(suite: Suite):
 
 
 #: The suite, in order: (timing name, check). Each check is its own unit of an interrupted run's checkpoint.
-CHECKS = [("clean", check_clean), ("fgsm_pgd7", check_paper), ("ladder", check_ladder), ("trace", check_trace),
-          ("sweep", check_sweep), ("estimators", check_estimators), ("adaptive", check_adaptive), ("assg", check_assg),
-          ("autoattack", check_autoattack), ("encoder_bpda", check_encoder_bpda), ("square", check_square),
-          ("spsa", check_spsa), ("transfer", check_transfer), ("noise", check_noise),
-          ("eot", check_eot), ("zero_gradients", check_zero_gradients), ("switches", check_threat_models),
-          ("authors_loop", check_authors_loop), ("diagnostics", check_diagnostics)]
+CHECKS = [
+    ("clean", check_clean),
+    ("fgsm_pgd7", check_paper),
+    ("ladder", check_ladder),
+    ("trace", check_trace),
+    ("sweep", check_sweep),
+    ("estimators", check_estimators),
+    ("adaptive", check_adaptive),
+    ("assg", check_assg),
+    ("autoattack", check_autoattack),
+    ("encoder_bpda", check_encoder_bpda),
+    ("square", check_square),
+    ("spsa", check_spsa),
+    ("transfer", check_transfer),
+    ("noise", check_noise),
+    ("eot", check_eot),
+    ("zero_gradients", check_zero_gradients),
+    ("switches", check_threat_models),
+    ("authors_loop", check_authors_loop),
+    ("diagnostics", check_diagnostics),
+]
 
 #: Each check's seed index for attacks that draw from torch's global generator (torchattacks): fixed per check,
 #: so splitting or adding checks leaves the others' random draws unchanged.
-SEED_INDEX = {"clean": 0, "fgsm_pgd7": 1, "ladder": 2, "trace": 3, "sweep": 4, "estimators": 5, "adaptive": 6,
-              "encoder_bpda": 7, "square": 8, "noise": 9, "eot": 10, "zero_gradients": 11, "switches": 12,
-              "authors_loop": 13, "diagnostics": 14, "autoattack": 15, "spsa": 16, "transfer": 17, "assg": 18}
+SEED_INDEX = {
+    "clean": 0,
+    "fgsm_pgd7": 1,
+    "ladder": 2,
+    "trace": 3,
+    "sweep": 4,
+    "estimators": 5,
+    "adaptive": 6,
+    "encoder_bpda": 7,
+    "square": 8,
+    "noise": 9,
+    "eot": 10,
+    "zero_gradients": 11,
+    "switches": 12,
+    "authors_loop": 13,
+    "diagnostics": 14,
+    "autoattack": 15,
+    "spsa": 16,
+    "transfer": 17,
+    "assg": 18,
+}

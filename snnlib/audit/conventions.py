@@ -39,8 +39,10 @@ class Conventions(torch.nn.Module):
             out = self.model(x)
         except RuntimeError as e:  # a model that takes [B,C,H,W] only: say so in one line
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise SnnlibError(f"--time-major {self.time_major}: the model failed on the images repeated as "
-                              f"[T,B,C,H,W] = {tuple(x.shape)} ({msg})") from e
+            raise SnnlibError(
+                f"--time-major {self.time_major}: the model failed on the images repeated as "
+                f"[T,B,C,H,W] = {tuple(x.shape)} ({msg})"
+            ) from e
         return time_average(out, b)
 
 
@@ -50,8 +52,9 @@ def time_average(out, b: int) -> torch.Tensor:
         return out.mean(0)
     shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
     hint = "; it has no time axis: leave out --time-major" if isinstance(out, torch.Tensor) and out.dim() == 2 else ""
-    raise SnnlibError(f"--time-major: the model must return [T,B,K] (time first); for a batch of {b} it returned "
-                      f"{shape}{hint}")
+    raise SnnlibError(
+        f"--time-major: the model must return [T,B,K] (time first); for a batch of {b} it returned {shape}{hint}"
+    )
 
 
 def _values(v, what: str) -> list[float]:
@@ -61,8 +64,10 @@ def _values(v, what: str) -> list[float]:
             return [float(t) for t in v.split(",") if t.strip()]
         except ValueError:
             raise SnnlibError(f"--normalize MEAN STD takes numbers separated by commas; {what} is {v!r}") from None
-    return [float(t) for t in (v.flatten().tolist() if isinstance(v, torch.Tensor) else
-                               v if isinstance(v, (list, tuple)) else [v])]
+    return [
+        float(t)
+        for t in (v.flatten().tolist() if isinstance(v, torch.Tensor) else v if isinstance(v, (list, tuple)) else [v])
+    ]
 
 
 def check_normalize(normalize, channels: int) -> tuple[list[float], list[float]]:
@@ -71,8 +76,10 @@ def check_normalize(normalize, channels: int) -> tuple[list[float], list[float]]
         raise SnnlibError(f"normalize must be (mean, std), got {normalize!r}")
     mean, std = _values(normalize[0], "MEAN"), _values(normalize[1], "STD")
     if len(mean) != len(std) or len(mean) not in (1, channels):
-        raise SnnlibError(f"--normalize: {len(mean)} mean(s) and {len(std)} std(s) for images with {channels} "
-                          f"channel(s); give one value each or {channels} each")
+        raise SnnlibError(
+            f"--normalize: {len(mean)} mean(s) and {len(std)} std(s) for images with {channels} "
+            f"channel(s); give one value each or {channels} each"
+        )
     if any(not s > 0 for s in std):
         raise SnnlibError(f"--normalize: every std must be positive, got {std}")
     return mean, std
@@ -85,7 +92,9 @@ def wrap(model: torch.nn.Module, x: torch.Tensor, normalize=None, time_major: in
         return model
     mean, std = check_normalize(normalize, x.shape[1]) if normalize is not None else (None, None)
     if time_major is not None and (not isinstance(time_major, int) or isinstance(time_major, bool) or time_major < 0):
-        raise SnnlibError(f"--time-major takes the number of time steps T >= 1 (or 0: average only), got {time_major!r}")
+        raise SnnlibError(
+            f"--time-major takes the number of time steps T >= 1 (or 0: average only), got {time_major!r}"
+        )
     return Conventions(model, mean, std, time_major)
 
 

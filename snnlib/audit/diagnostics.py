@@ -20,17 +20,25 @@ def gradient_alignment(model, x, y, eps: float, n_dirs: int = 16, generator: tor
     ``g . v`` and the finite difference ``(L(x + eps v) - L(x - eps v)) / 2`` (mean and min over images), and
     how often the two have the same sign."""
     v = (torch.randint(0, 2, (n_dirs, *x.shape), generator=generator) * 2 - 1).to(x)
-    fd = torch.stack([(_loss(model, (x + eps * d).clamp(0, 1), y) - _loss(model, (x - eps * d).clamp(0, 1), y)) / 2
-                      for d in v])  # [n_dirs, B]
+    fd = torch.stack(
+        [(_loss(model, (x + eps * d).clamp(0, 1), y) - _loss(model, (x - eps * d).clamp(0, 1), y)) / 2 for d in v]
+    )  # [n_dirs, B]
     rows = []
     for b in BACKWARDS:
         with encoder_grad(model, b, width=eps):
             g, _ = ThreatModel(model).grad(x, y)
         pred = eps * (v * g.unsqueeze(0)).flatten(2).sum(2)  # [n_dirs, B]
         cos = torch.nn.functional.cosine_similarity(pred.T, fd.T, dim=1)
-        rows.append({"backward": b, "cosine_mean": float(cos.mean()), "cosine_min": float(cos.min()),
-                     "sign_agreement": float((pred.sign() == fd.sign()).float().mean()), "n_images": len(y),
-                     "n_dirs": n_dirs})
+        rows.append(
+            {
+                "backward": b,
+                "cosine_mean": float(cos.mean()),
+                "cosine_min": float(cos.min()),
+                "sign_agreement": float((pred.sign() == fd.sign()).float().mean()),
+                "n_images": len(y),
+                "n_dirs": n_dirs,
+            }
+        )
     return rows
 
 
@@ -40,6 +48,7 @@ def landscape(model, x, y, eps: float, grid: int = 11, generator: torch.Generato
     g, _ = ThreatModel(model).grad(x, y)
     a, r = g.sign(), (torch.randint(0, 2, x.shape, generator=generator) * 2 - 1).to(x)
     steps = torch.linspace(-eps, eps, grid)
-    loss = torch.stack([torch.stack([_loss(model, (x + ai * a + bj * r).clamp(0, 1), y) for bj in steps])
-                        for ai in steps])  # [grid (gradient), grid (random), B]
+    loss = torch.stack(
+        [torch.stack([_loss(model, (x + ai * a + bj * r).clamp(0, 1), y) for bj in steps]) for ai in steps]
+    )  # [grid (gradient), grid (random), B]
     return {"steps": steps.tolist(), "loss": loss.permute(2, 0, 1).tolist(), "n_images": len(y)}

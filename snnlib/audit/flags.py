@@ -18,36 +18,61 @@ from .checks import worst_case
 
 A = stats.ALPHA
 FLAG_TEXT = {
-    "one_step_beats_iterative": ("One-step beats iterative", "Athalye et al. 2018; Carlini et al. 2019",
-                                 f"FGSM accuracy below PGD-7's (exact one-sided McNemar, p < {A})"),
-    "black_box_beats_white_box": ("Black-box beats white-box", "Athalye et al. 2018; Carlini et al. 2019",
-                                  "the strongest black-box attack below the strongest white-box attack that has no "
-                                  f"black-box part (AutoAttack, which runs Square, is left out) (McNemar, p < {A})"),
-    "unbounded_eps_not_100": ("Unbounded eps does not reach full attack success",
-                              "Athalye et al. 2018; Carlini et al. 2019",
-                              f"PGD accuracy at the largest eps of the sweep above 1 % (exact binomial test, p < {A})"),
-    "random_noise_finds": ("Random noise beats PGD-7", "Carlini et al. 2019",
-                           f"random noise in the eps-ball below PGD-7's accuracy (McNemar, p < {A})"),
-    "more_steps_keep_helping": ("More steps keep helping", "Carlini et al. 2019",
-                                f"the longest PGD run below the second longest (McNemar, p < {A})"),
-    "other_estimator_helps": ("Another gradient estimator beats the training surrogate",
-                              "SNN-specific (Wang et al. 2025; Özdenizci & Legenstein 2024; Bu et al. 2023)",
-                              f"some estimator below ATan alpha=2 with the same PGD budget (McNemar each, Holm-corrected, p < {A})"),
-    "zero_gradients": ("Exactly-zero input gradients", "AutoAttack's check_zero_gradients; paper Section 4.3.1",
-                       "more than 1 % of the images have an all-zero input gradient with respect to the encoded "
-                       "spikes (binomial test, p < 0.05); in pixel space for a model without an encoder. Through a "
-                       "straight-through encoder the pixel gradient sums the steps' gradients, so it is zero only "
-                       "if the spike gradient is: the flag is measured where it can fire"),
-    "randomness": ("Forwards on the same input differ", "AutoAttack's check_randomized",
-                   "two of five forwards on the same images give different predictions or logits (> 1e-4)"),
-    "probabilities": ("Outputs look like probabilities, not logits", "AutoAttack's check_range_output",
-                      "every output in [0, 1] and every row sums to 1"),
+    "one_step_beats_iterative": (
+        "One-step beats iterative",
+        "Athalye et al. 2018; Carlini et al. 2019",
+        f"FGSM accuracy below PGD-7's (exact one-sided McNemar, p < {A})",
+    ),
+    "black_box_beats_white_box": (
+        "Black-box beats white-box",
+        "Athalye et al. 2018; Carlini et al. 2019",
+        "the strongest black-box attack below the strongest white-box attack that has no "
+        f"black-box part (AutoAttack, which runs Square, is left out) (McNemar, p < {A})",
+    ),
+    "unbounded_eps_not_100": (
+        "Unbounded eps does not reach full attack success",
+        "Athalye et al. 2018; Carlini et al. 2019",
+        f"PGD accuracy at the largest eps of the sweep above 1 % (exact binomial test, p < {A})",
+    ),
+    "random_noise_finds": (
+        "Random noise beats PGD-7",
+        "Carlini et al. 2019",
+        f"random noise in the eps-ball below PGD-7's accuracy (McNemar, p < {A})",
+    ),
+    "more_steps_keep_helping": (
+        "More steps keep helping",
+        "Carlini et al. 2019",
+        f"the longest PGD run below the second longest (McNemar, p < {A})",
+    ),
+    "other_estimator_helps": (
+        "Another gradient estimator beats the training surrogate",
+        "SNN-specific (Wang et al. 2025; Özdenizci & Legenstein 2024; Bu et al. 2023)",
+        f"some estimator below ATan alpha=2 with the same PGD budget (McNemar each, Holm-corrected, p < {A})",
+    ),
+    "zero_gradients": (
+        "Exactly-zero input gradients",
+        "AutoAttack's check_zero_gradients; paper Section 4.3.1",
+        "more than 1 % of the images have an all-zero input gradient with respect to the encoded "
+        "spikes (binomial test, p < 0.05); in pixel space for a model without an encoder. Through a "
+        "straight-through encoder the pixel gradient sums the steps' gradients, so it is zero only "
+        "if the spike gradient is: the flag is measured where it can fire",
+    ),
+    "randomness": (
+        "Forwards on the same input differ",
+        "AutoAttack's check_randomized",
+        "two of five forwards on the same images give different predictions or logits (> 1e-4)",
+    ),
+    "probabilities": (
+        "Outputs look like probabilities, not logits",
+        "AutoAttack's check_range_output",
+        "every output in [0, 1] and every row sums to 1",
+    ),
 }
-
 
 
 def _images(k: int) -> str:
     return f"{k} image" + ("" if k == 1 else "s")
+
 
 def attack_acc(r: dict) -> dict:
     """``{attack name: accuracy}`` of one suite result."""
@@ -119,7 +144,10 @@ def flag_unbounded_eps_not_100(r):
         return None
     top = max(r["sweep"], key=lambda d: d["eps"])
     p = stats.exceeds([1] * top["n_robust"] + [0] * (r["n_eval"] - top["n_robust"]), 0.01)
-    return p < A, f"eps {top['eps_255']:g}/255: {top['n_robust']} of {r['n_eval']} robust ({top['acc']:.1%}); p = {p:.3g}"
+    return (
+        p < A,
+        f"eps {top['eps_255']:g}/255: {top['n_robust']} of {r['n_eval']} robust ({top['acc']:.1%}); p = {p:.3g}",
+    )
 
 
 def flag_random_noise_finds(r):
@@ -157,8 +185,10 @@ def flag_other_estimator_helps(r):
         return None
     best = min(tests, key=lambda k: tests[k]["p_holm"])
     t = tests[best]
-    return t["p_holm"] < A, (f"strongest: {best} breaks {_images(t['a_only'])} ATan alpha=2 does not, the reverse "
-                             f"{t['b_only']}; Holm-corrected p = {t['p_holm']:.3g} over {len(tests)} estimators")
+    return t["p_holm"] < A, (
+        f"strongest: {best} breaks {_images(t['a_only'])} ATan alpha=2 does not, the reverse "
+        f"{t['b_only']}; Holm-corrected p = {t['p_holm']:.3g} over {len(tests)} estimators"
+    )
 
 
 def flag_zero_gradients(r):
@@ -169,16 +199,20 @@ def flag_zero_gradients(r):
     z = rows[space]
     p = stats.exceeds([1] * z["all_zero"] + [0] * (z["n"] - z["all_zero"]), 0.01)
     which = ", ".join(map(str, z.get("which", [])[:10]))
-    return p < A, (f"{space} space: {z['all_zero']} of {z['n']} images ({which or 'none'}); {z['zero_frac']:.1%} of "
-                   f"the gradient's entries are zero; p = {p:.3g}")
+    return p < A, (
+        f"{space} space: {z['all_zero']} of {z['n']} images ({which or 'none'}); {z['zero_frac']:.1%} of "
+        f"the gradient's entries are zero; p = {p:.3g}"
+    )
 
 
 def flag_randomness(r):
     rr = r.get("randomness")
     if rr is None:
         return None
-    return not rr["deterministic"], (f"{rr['kind']}: predictions differ: {rr['predictions_differ']}, largest distance "
-                                     f"of normalised logits {rr['max_logit_distance']:.2g}")
+    return not rr["deterministic"], (
+        f"{rr['kind']}: predictions differ: {rr['predictions_differ']}, largest distance "
+        f"of normalised logits {rr['max_logit_distance']:.2g}"
+    )
 
 
 def flag_probabilities(r):
@@ -188,12 +222,17 @@ def flag_probabilities(r):
     return o["probabilities"], f"outputs in [{o['min']:.3g}, {o['max']:.3g}] over {o['n_classes']} classes"
 
 
-FLAGS = {"one_step_beats_iterative": flag_one_step_beats_iterative,
-         "black_box_beats_white_box": flag_black_box_beats_white_box,
-         "unbounded_eps_not_100": flag_unbounded_eps_not_100, "random_noise_finds": flag_random_noise_finds,
-         "more_steps_keep_helping": flag_more_steps_keep_helping,
-         "other_estimator_helps": flag_other_estimator_helps, "zero_gradients": flag_zero_gradients,
-         "randomness": flag_randomness, "probabilities": flag_probabilities}
+FLAGS = {
+    "one_step_beats_iterative": flag_one_step_beats_iterative,
+    "black_box_beats_white_box": flag_black_box_beats_white_box,
+    "unbounded_eps_not_100": flag_unbounded_eps_not_100,
+    "random_noise_finds": flag_random_noise_finds,
+    "more_steps_keep_helping": flag_more_steps_keep_helping,
+    "other_estimator_helps": flag_other_estimator_helps,
+    "zero_gradients": flag_zero_gradients,
+    "randomness": flag_randomness,
+    "probabilities": flag_probabilities,
+}
 
 
 def red_flags(r: dict) -> list[dict]:
@@ -204,6 +243,15 @@ def red_flags(r: dict) -> list[dict]:
         if hit is None:
             continue
         title, source, rule = FLAG_TEXT[key]
-        out.append({"flag": key, "name": key, "check": title, "source": source, "rule": rule, "fired": bool(hit[0]),
-                    "evidence": hit[1]})
+        out.append(
+            {
+                "flag": key,
+                "name": key,
+                "check": title,
+                "source": source,
+                "rule": rule,
+                "fired": bool(hit[0]),
+                "evidence": hit[1],
+            }
+        )
     return out

@@ -32,9 +32,11 @@ PAPER = "PGD-7 (paper)"
 
 def _ta(suite: Suite, make):
     """Per-sample robustness and inputs of a torchattacks attack built by ``make(model)``, BN in eval mode."""
+
     def run(xb, yb):
         with bn_mode(suite.model, "eval"):
             return make(suite.model)(xb, yb).detach()
+
     return suite.adversarial(run)
 
 
@@ -67,8 +69,14 @@ def check_paper_l2(suite: Suite):
         suite.record(f"PGD-{longer}", "steps", v, note=f"PGD-L2, {longer} steps of eps/5", x_adv=xa)
         rungs.append(longer)
         accs.append(float(v.float().mean()))
-    suite.extra["ladder"] = {"steps": rungs, "acc": accs, "rungs": rungs, "restarts": 1, "alpha": suite.eps / 5,
-                             "stalled": 0}
+    suite.extra["ladder"] = {
+        "steps": rungs,
+        "acc": accs,
+        "rungs": rungs,
+        "restarts": 1,
+        "alpha": suite.eps / 5,
+        "stalled": 0,
+    }
 
 
 def sweep_radii(eps: float, shape) -> list[float]:
@@ -98,10 +106,12 @@ def check_adaptive_l2(suite: Suite):
         if loss == "dlr" and suite.n_classes < 3:
             suite.skip("APGD-DLR", "adaptive", "the DLR loss needs at least 3 classes")
             continue
-        v, xa = _ta(suite, lambda m, loss=loss: ta.APGD(m, norm="L2", eps=suite.eps, steps=s.apgd_steps, loss=loss,
-                                                        seed=s.seed))
-        suite.record(f"APGD-{loss.upper()}", "adaptive", v, note=f"{s.apgd_steps} steps, norm L2 (torchattacks)",
-                     x_adv=xa)
+        v, xa = _ta(
+            suite, lambda m, loss=loss: ta.APGD(m, norm="L2", eps=suite.eps, steps=s.apgd_steps, loss=loss, seed=s.seed)
+        )
+        suite.record(
+            f"APGD-{loss.upper()}", "adaptive", v, note=f"{s.apgd_steps} steps, norm L2 (torchattacks)", x_adv=xa
+        )
 
 
 def autoattack_l2(m, eps: float, n_classes: int, seed: int, steps: int, n_queries: int):
@@ -110,19 +120,30 @@ def autoattack_l2(m, eps: float, n_classes: int, seed: int, steps: int, n_querie
     import torchattacks as ta
 
     k = min(9, n_classes - 1) + 1
-    return ta.MultiAttack([ta.APGD(m, norm="L2", eps=eps, steps=steps, loss="ce", seed=seed),
-                           ta.APGDT(m, norm="L2", eps=eps, steps=steps, n_classes=k, seed=seed),
-                           ta.FAB(m, norm="L2", eps=eps, steps=steps, n_classes=k, multi_targeted=True, seed=seed),
-                           ta.Square(m, norm="L2", eps=eps, n_queries=n_queries, resc_schedule=False, seed=seed)])
+    return ta.MultiAttack(
+        [
+            ta.APGD(m, norm="L2", eps=eps, steps=steps, loss="ce", seed=seed),
+            ta.APGDT(m, norm="L2", eps=eps, steps=steps, n_classes=k, seed=seed),
+            ta.FAB(m, norm="L2", eps=eps, steps=steps, n_classes=k, multi_targeted=True, seed=seed),
+            ta.Square(m, norm="L2", eps=eps, n_queries=n_queries, resc_schedule=False, seed=seed),
+        ]
+    )
 
 
 def check_autoattack_l2(suite: Suite):
     s = suite.s
     if s.autoattack and suite.n_classes >= 3:
-        v, xa = _ta(suite, lambda m: autoattack_l2(m, suite.eps, suite.n_classes, s.seed, s.autoattack_steps,
-                                                   s.autoattack_queries))
-        suite.record("AutoAttack (standard)", "adaptive", v, x_adv=xa,
-                     note=f"l2: APGD-CE, APGD-T, FAB-T ({s.autoattack_steps} steps), Square ({s.autoattack_queries})")
+        v, xa = _ta(
+            suite,
+            lambda m: autoattack_l2(m, suite.eps, suite.n_classes, s.seed, s.autoattack_steps, s.autoattack_queries),
+        )
+        suite.record(
+            "AutoAttack (standard)",
+            "adaptive",
+            v,
+            x_adv=xa,
+            note=f"l2: APGD-CE, APGD-T, FAB-T ({s.autoattack_steps} steps), Square ({s.autoattack_queries})",
+        )
         suite.attacks[-1].update(contains_black_box=True, stronger_loss=True)
 
 
@@ -146,6 +167,7 @@ def check_noise_l2(suite: Suite):
             u = u / u.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
             ok &= (suite.std.predict((xb + suite.eps * u).clamp(0, 1)) == yb).cpu()
         return ok
+
     suite.record("random noise", "noise", suite.full(suite.batched(robust)), note=f"{draws} points on the l2 sphere")
 
 
@@ -155,25 +177,46 @@ def check_eot_l2(suite: Suite):
 
     det, s = suite.deterministic, suite.s
     if not det:
-        v, xa = _ta(suite, lambda m: ta.APGD(m, norm="L2", eps=suite.eps, steps=s.apgd_steps, eot_iter=s.eot_samples,
-                                             seed=s.seed))
+        v, xa = _ta(
+            suite,
+            lambda m: ta.APGD(m, norm="L2", eps=suite.eps, steps=s.apgd_steps, eot_iter=s.eot_samples, seed=s.seed),
+        )
         suite.record(f"EOT-APGD-CE ({s.eot_samples} draws)", "eot", v, x_adv=xa)
     suite.extra["eot"] = {"deterministic": det, "run": not det}
 
 
 def check_linf_only(suite: Suite):
-    suite.skip("gradient estimators, SA-PGD, ASSG, encoder BPDA, SPSA, transfer", "-",
-               "l-inf checks; the l2 suite runs torchattacks' standard l2 attacks")
+    suite.skip(
+        "gradient estimators, SA-PGD, ASSG, encoder BPDA, SPSA, transfer",
+        "-",
+        "l-inf checks; the l2 suite runs torchattacks' standard l2 attacks",
+    )
 
 
-CHECKS_L2 = [("clean", check_clean), ("fgsm_pgd7", check_paper_l2), ("sweep", check_sweep_l2),
-             ("adaptive", check_adaptive_l2), ("autoattack", check_autoattack_l2), ("square", check_square_l2),
-             ("noise", check_noise_l2), ("eot", check_eot_l2), ("zero_gradients", check_zero_gradients),
-             ("skipped", check_linf_only)]
+CHECKS_L2 = [
+    ("clean", check_clean),
+    ("fgsm_pgd7", check_paper_l2),
+    ("sweep", check_sweep_l2),
+    ("adaptive", check_adaptive_l2),
+    ("autoattack", check_autoattack_l2),
+    ("square", check_square_l2),
+    ("noise", check_noise_l2),
+    ("eot", check_eot_l2),
+    ("zero_gradients", check_zero_gradients),
+    ("skipped", check_linf_only),
+]
 
 
-def run_l2(model, x, y, settings: AuditSettings, n_classes: int = 10, device="cpu", progress: bool | None = None,
-           keep_examples: bool = True) -> dict:
+def run_l2(
+    model,
+    x,
+    y,
+    settings: AuditSettings,
+    n_classes: int = 10,
+    device="cpu",
+    progress: bool | None = None,
+    keep_examples: bool = True,
+) -> dict:
     """The l2 suite on images ``x`` and labels ``y`` (settings' ``eps`` is the l2 radius); a derived result like
     :func:`~snnlib.audit.run.run_suite`'s, with ``norm: 'l2'``."""
     suite = Suite(model, x, y, settings, device, n_classes=n_classes, keep_examples=keep_examples)

@@ -24,7 +24,9 @@ from ..errors import CheckpointError, SnnlibError
 def _callable_from(spec: str):
     where, _, name = spec.rpartition(":")
     if not where or not name:
-        raise SnnlibError(f"--model takes path/to/file.py:callable, package.module:callable or a config name; got {spec!r}")
+        raise SnnlibError(
+            f"--model takes path/to/file.py:callable, package.module:callable or a config name; got {spec!r}"
+        )
     if where.endswith(".py") or "/" in where:
         path = Path(where).expanduser()
         if not path.is_file():
@@ -56,8 +58,9 @@ def load_checkpoint_into(model: torch.nn.Module, path) -> None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise CheckpointError(f"--checkpoint {path} could not be read: corrupted, truncated or not a torch file "
-                              f"({type(e).__name__})") from None
+        raise CheckpointError(
+            f"--checkpoint {path} could not be read: corrupted, truncated or not a torch file ({type(e).__name__})"
+        ) from None
     state = state.get("model", state) if isinstance(state, dict) else state
     if not isinstance(state, dict):
         raise CheckpointError(f"--checkpoint {path} holds a {type(state).__name__}, not a state_dict")

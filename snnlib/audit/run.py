@@ -23,8 +23,19 @@ from .settings import AuditSettings
 from .suite import Suite
 
 
-def run_suite(model, x, y, settings: AuditSettings | None = None, ann=None, snn_source=None, n_classes: int = 10,
-              device="cpu", labels: dict | None = None, progress: bool | None = None, partial=None) -> dict:
+def run_suite(
+    model,
+    x,
+    y,
+    settings: AuditSettings | None = None,
+    ann=None,
+    snn_source=None,
+    n_classes: int = 10,
+    device="cpu",
+    labels: dict | None = None,
+    progress: bool | None = None,
+    partial=None,
+) -> dict:
     """Run the whole audit on images ``x`` (``[N,C,H,W]`` in [0,1]) and labels ``y``; return a result dict.
 
     ``ann`` and ``snn_source`` are the transfer sources (classifiers on the same images), skipped if
@@ -40,7 +51,9 @@ def run_suite(model, x, y, settings: AuditSettings | None = None, ann=None, snn_
         if name in done:
             continue
         bar.set_postfix_str(name)
-        torch.manual_seed(suite.key(500 + SEED_INDEX[name]))  # attacks that draw from the global generator (torchattacks)
+        torch.manual_seed(
+            suite.key(500 + SEED_INDEX[name])
+        )  # attacks that draw from the global generator (torchattacks)
         with flush_denormals():  # twice as fast on decayed BN scales, same results
             check(suite)
         suite.clock(name)
@@ -52,17 +65,33 @@ def run_suite(model, x, y, settings: AuditSettings | None = None, ann=None, snn_
 
 def twin_config(cfg: Config, name: str | None = None) -> Config:
     """The ANN twin of a config: the same ResNet and training recipe, ReLU instead of IF, direct input, T=1."""
-    return with_overrides(cfg, [f"name={name or cfg.name + '_ann'}", "model.neuron=relu", "model.encoder=direct",
-                                "model.T=1", "notes=ANN twin (ReLU, direct input, T=1) of " + cfg.name])
+    return with_overrides(
+        cfg,
+        [
+            f"name={name or cfg.name + '_ann'}",
+            "model.neuron=relu",
+            "model.encoder=direct",
+            "model.T=1",
+            "notes=ANN twin (ReLU, direct input, T=1) of " + cfg.name,
+        ],
+    )
 
 
 def snn_transfer_source(cfg: Config, profile_name: str | None = None) -> Config | None:
     """Another SNN of the profile on the same data: the other pooling variant, else the SEW model with the same pool."""
-    cands = [c for c in load_profile(profile_name or cfg.profile).values() if c.role == "paper"
-             and c.model.neuron == "if" and c.data.dataset == cfg.data.dataset and c.name != cfg.name]
-    for pick in (lambda c: c.model.arch == cfg.model.arch and c.model.pool != cfg.model.pool,
-                 lambda c: c.model.arch.startswith("sew") and c.model.pool == cfg.model.pool
-                 and c.model.arch[-2:] == cfg.model.arch[-2:]):
+    cands = [
+        c
+        for c in load_profile(profile_name or cfg.profile).values()
+        if c.role == "paper" and c.model.neuron == "if" and c.data.dataset == cfg.data.dataset and c.name != cfg.name
+    ]
+    for pick in (
+        lambda c: c.model.arch == cfg.model.arch and c.model.pool != cfg.model.pool,
+        lambda c: (
+            c.model.arch.startswith("sew")
+            and c.model.pool == cfg.model.pool
+            and c.model.arch[-2:] == cfg.model.arch[-2:]
+        ),
+    ):
         hit = sorted((c for c in cands if pick(c)), key=lambda c: c.name)
         if hit:
             return hit[0]
@@ -77,8 +106,11 @@ def ann_twin_config(cfg: Config, settings: AuditSettings) -> Config:
 
 
 def audit_key(cfg, settings, sources) -> str:
-    d = {"eval": cfg.eval_key(), "settings": settings.to_dict(),
-         "sources": {k: (c.train_key() if c is not None else None) for k, c in sources.items()}}
+    d = {
+        "eval": cfg.eval_key(),
+        "settings": settings.to_dict(),
+        "sources": {k: (c.train_key() if c is not None else None) for k, c in sources.items()},
+    }
     return content_hash(d)
 
 
@@ -105,15 +137,35 @@ def _compute(cfg, s, sources, key, device):
     x, y = ds.batch(idx)
     labels = {k: c.name for k, c in sources.items() if c is not None}
     partial = results.run_dir(cfg) / f"audit-{key[:10]}.partial.json"
-    r = run_suite(model, x, y, s, ann=loaded.get("ann"), snn_source=loaded.get("snn"), n_classes=ds.num_classes,
-                  device=device, labels=labels, partial=partial)
+    r = run_suite(
+        model,
+        x,
+        y,
+        s,
+        ann=loaded.get("ann"),
+        snn_source=loaded.get("snn"),
+        n_classes=ds.num_classes,
+        device=device,
+        labels=labels,
+        partial=partial,
+    )
     partial.unlink(missing_ok=True)
-    return {"kind": "audit", "run_id": cfg.run_id, "name": cfg.name, "eval_key": cfg.eval_key(), "audit_key": key,
-            "config": cfg.to_dict(), "settings": s.to_dict(), "env": results.environment(device, cfg.seed),
-            "sources": {k: (c.run_id if c is not None else None) for k, c in sources.items()},
-            "source_acc": source_acc,
-            "data": {**ds.provenance(), "n_eval": len(y), "per_class": per_class, "indices": idx.tolist()},
-            **r, "verdict": verdict(r, cfg.name, _scale(cfg)), "wall_time_s": time.time() - t0}
+    return {
+        "kind": "audit",
+        "run_id": cfg.run_id,
+        "name": cfg.name,
+        "eval_key": cfg.eval_key(),
+        "audit_key": key,
+        "config": cfg.to_dict(),
+        "settings": s.to_dict(),
+        "env": results.environment(device, cfg.seed),
+        "sources": {k: (c.run_id if c is not None else None) for k, c in sources.items()},
+        "source_acc": source_acc,
+        "data": {**ds.provenance(), "n_eval": len(y), "per_class": per_class, "indices": idx.tolist()},
+        **r,
+        "verdict": verdict(r, cfg.name, _scale(cfg)),
+        "wall_time_s": time.time() - t0,
+    }
 
 
 def _scale(cfg) -> str:
@@ -139,12 +191,15 @@ def partial_progress(cfg: Config, settings: AuditSettings | None = None) -> tupl
 def progress_note(cfg: Config, profile_name: str) -> str:
     """How far ``cfg``'s unfinished audit got, and the command that finishes it."""
     k, total = partial_progress(cfg)
-    return (f"{k} of {total} checks done; finish with `SNNLIB_PROFILE={profile_name} python -m snnlib reproduce "
-            f"{cfg.name} --stages audit`")
+    return (
+        f"{k} of {total} checks done; finish with `SNNLIB_PROFILE={profile_name} python -m snnlib reproduce "
+        f"{cfg.name} --stages audit`"
+    )
 
 
-def run_config(cfg: Config, device: str | None = None, force: bool = False,
-               settings: AuditSettings | None = None) -> dict:
+def run_config(
+    cfg: Config, device: str | None = None, force: bool = False, settings: AuditSettings | None = None
+) -> dict:
     """The audit of one config's trained model, cached as ``results/<profile>/<run_id>/audit-<key>.json``.
 
     The key covers the config's ``eval_key``, the suite settings and the transfer sources' training
@@ -152,8 +207,9 @@ def run_config(cfg: Config, device: str | None = None, force: bool = False,
     """
     device = device or places.device()
     s, sources, key = _keyed(cfg, settings)
-    r = results.cached(results.run_dir(cfg) / f"audit-{key[:10]}.json", lambda: _compute(cfg, s, sources, key, device),
-                       force)
+    r = results.cached(
+        results.run_dir(cfg) / f"audit-{key[:10]}.json", lambda: _compute(cfg, s, sources, key, device), force
+    )
     r = derive(r)
     r["verdict"] = verdict(r, r.get("name", cfg.name), _scale(cfg))
     return r
@@ -171,8 +227,13 @@ def audited_configs(profile_name: str | None = None) -> dict[str, Config]:
     return {k: cfgs[k] for k in PAPER_AUDITED if k in cfgs} if p == "paper" else cfgs
 
 
-def run_profile(names=None, device: str | None = None, force: bool = False, profile_name: str | None = None,
-                settings: AuditSettings | None = None) -> dict[str, dict]:
+def run_profile(
+    names=None,
+    device: str | None = None,
+    force: bool = False,
+    profile_name: str | None = None,
+    settings: AuditSettings | None = None,
+) -> dict[str, dict]:
     """:func:`run_config` for every (or the named) audited config of a profile."""
     device = device or places.device()
     cfgs = audited_configs(profile_name)
@@ -196,6 +257,8 @@ def available(profile_name: str | None = None) -> tuple[dict[str, dict], dict[st
         except results.ResultMissing:
             missing[n] = progress_note(c, p)
     if not res:
-        raise SnnlibError(f"no audit result in the {p} profile yet; compute one with `SNNLIB_PROFILE={p} python -m "
-                          f"snnlib reproduce {next(iter(missing), 'CONFIG')} --stages audit`")
+        raise SnnlibError(
+            f"no audit result in the {p} profile yet; compute one with `SNNLIB_PROFILE={p} python -m "
+            f"snnlib reproduce {next(iter(missing), 'CONFIG')} --stages audit`"
+        )
     return res, missing

@@ -33,8 +33,20 @@ class AuditSettings:
     trace_steps: int = 50  # the paper's PGD followed for this many steps, loss and prediction at every iterate
     sweep_eps: list = field(default_factory=lambda: [2 / 255, 4 / 255, 8 / 255, 16 / 255, 32 / 255, 64 / 255, 0.5, 1.0])
     sweep_steps: int = 10  # step 2.5 * eps / steps (Madry et al.)
-    estimators: list = field(default_factory=lambda: ["atan-0.5", "atan-2", "atan-8", "sigmoid-4", "rect-1", "rga",
-                                                      "bptr", "encoder-omega", "encoder-flip", "encoder-none"])
+    estimators: list = field(
+        default_factory=lambda: [
+            "atan-0.5",
+            "atan-2",
+            "atan-8",
+            "sigmoid-4",
+            "rect-1",
+            "rga",
+            "bptr",
+            "encoder-omega",
+            "encoder-flip",
+            "encoder-none",
+        ]
+    )
     estimator_steps: int = 10  # step 2.5 * eps / steps
     apgd_steps: int = 10
     sapgd_steps: int = 20  # SA-PGD, with the training surrogate and with ASSG
@@ -62,9 +74,21 @@ class AuditSettings:
             raise SnnlibError(f"unknown audit budget {budget!r}; expected one of: {', '.join(BUDGETS)}")
         s = cls(budget=budget)
         if budget != "quick":
-            s = replace(s, sweep_steps=50, estimator_steps=50, apgd_steps=100, sapgd_steps=100,
-                        assg_A=[0.35, 0.4, 0.425, 0.45, 0.49], level_steps=20, square_queries=1000, spsa_steps=20,
-                        spsa_samples=32, transfer_steps=50, noise_draws=100, batch_size=100)
+            s = replace(
+                s,
+                sweep_steps=50,
+                estimator_steps=50,
+                apgd_steps=100,
+                sapgd_steps=100,
+                assg_A=[0.35, 0.4, 0.425, 0.45, 0.49],
+                level_steps=20,
+                square_queries=1000,
+                spsa_steps=20,
+                spsa_samples=32,
+                transfer_steps=50,
+                noise_draws=100,
+                batch_size=100,
+            )
         if budget == "full":
             s = replace(s, square_queries=5000, spsa_steps=50, spsa_samples=64, autoattack=True)
         return s.validated(**over)
@@ -82,16 +106,37 @@ class AuditSettings:
     def validated(self, **over) -> "AuditSettings":
         """A copy with ``over`` applied, checked: budgets positive, eps in [0, 1]."""
         s = replace(self, **over)
-        for f in ("n_eval", "batch_size", "ladder_restarts", "trace_steps", "sweep_steps", "estimator_steps",
-                  "apgd_steps", "sapgd_steps", "level_steps", "square_queries", "spsa_steps", "spsa_samples",
-                  "transfer_steps", "noise_draws", "eot_samples", "autoattack_steps", "autoattack_queries",
-                  "authors_batch_size"):
+        for f in (
+            "n_eval",
+            "batch_size",
+            "ladder_restarts",
+            "trace_steps",
+            "sweep_steps",
+            "estimator_steps",
+            "apgd_steps",
+            "sapgd_steps",
+            "level_steps",
+            "square_queries",
+            "spsa_steps",
+            "spsa_samples",
+            "transfer_steps",
+            "noise_draws",
+            "eot_samples",
+            "autoattack_steps",
+            "autoattack_queries",
+            "authors_batch_size",
+        ):
             v = getattr(s, f)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise SnnlibError(f"audit setting {f} must be a positive integer, got {v!r}")
         if not s.ladder_steps or any(not isinstance(k, int) or k < 1 for k in s.ladder_steps):
             raise SnnlibError(f"audit setting ladder_steps must be positive integers, got {s.ladder_steps!r}")
-        for name, v in (("eps", s.eps), ("alpha", s.alpha), ("authors_eps", s.authors_eps), *[("sweep_eps", e) for e in s.sweep_eps]):
+        for name, v in (
+            ("eps", s.eps),
+            ("alpha", s.alpha),
+            ("authors_eps", s.authors_eps),
+            *[("sweep_eps", e) for e in s.sweep_eps],
+        ):
             if not isinstance(v, (int, float)) or not 0 <= v <= 1:
                 raise SnnlibError(f"audit setting {name} must lie in [0, 1] (pixel units), got {v!r}")
         for e in s.estimators:

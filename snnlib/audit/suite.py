@@ -45,9 +45,20 @@ def batch_generator(seed: int, i: int) -> torch.Generator:
 class Suite:
     """One audit run: the model, the images, the attacked (clean-correct) subset and what was found."""
 
-    def __init__(self, model, x, y, settings: AuditSettings, device="cpu", ann=None, snn_source=None,
-                 n_classes: int = 10, labels: dict | None = None, extra_sources: dict | None = None,
-                 keep_examples: bool | None = None):
+    def __init__(
+        self,
+        model,
+        x,
+        y,
+        settings: AuditSettings,
+        device="cpu",
+        ann=None,
+        snn_source=None,
+        n_classes: int = 10,
+        labels: dict | None = None,
+        extra_sources: dict | None = None,
+        keep_examples: bool | None = None,
+    ):
         self.s, self.device, self.n_classes = settings, device, n_classes
         self.model = model.to(device).eval()
         self.x, self.y = x.to(device), y.to(device)
@@ -123,9 +134,18 @@ class Suite:
         if self.keep_examples and x_adv is not None and self.att is not None and len(x_adv) == len(self.att):
             broken = ~torch.as_tensor(v, dtype=torch.bool)[self.att]
             self.examples[name] = {"index": self.att[broken].clone(), "x_adv": x_adv[broken].clone()}
-        self.attacks.append({"attack": name, "group": group, "eps": self.eps if eps is None else eps, "threat": threat,
-                             "acc": float(v.float().mean()), "n_robust": int(v.sum()), "in_worst_case": worst,
-                             "note": note})
+        self.attacks.append(
+            {
+                "attack": name,
+                "group": group,
+                "eps": self.eps if eps is None else eps,
+                "threat": threat,
+                "acc": float(v.float().mean()),
+                "n_robust": int(v.sum()),
+                "in_worst_case": worst,
+                "note": note,
+            }
+        )
 
     def skip(self, name: str, group: str, reason: str):
         """Record an attack that does not apply to this model, and why."""
@@ -137,9 +157,15 @@ class Suite:
 
     def state(self, done: list) -> dict:
         """What the finished checks found, for a partial file that a resumed run restarts from."""
-        return {"done": list(done), "att": None if self.att is None else self.att.tolist(),
-                "deterministic": self.deterministic, "attacks": self.attacks, "extra": self.extra,
-                "timings": self.timings, "robust": {k: v.int().tolist() for k, v in self.robust.items()}}
+        return {
+            "done": list(done),
+            "att": None if self.att is None else self.att.tolist(),
+            "deterministic": self.deterministic,
+            "attacks": self.attacks,
+            "extra": self.extra,
+            "timings": self.timings,
+            "robust": {k: v.int().tolist() for k, v in self.robust.items()},
+        }
 
     def restore(self, st: dict) -> list:
         """Load a :meth:`state`; return the names of the checks it had finished."""
@@ -151,6 +177,13 @@ class Suite:
 
     def result(self) -> dict:
         kept = {"examples": self.examples} if self.keep_examples else {}  # tensors: :mod:`.verify` takes them out
-        return {"n_eval": self.n, "n_attacked": len(self.att), "attacks": self.attacks, **self.extra,
-                "per_sample": {k: v.int().tolist() for k, v in self.robust.items()},
-                "timings": self.timings, "attack_time_s": time.time() - self.t_start, **kept}
+        return {
+            "n_eval": self.n,
+            "n_attacked": len(self.att),
+            "attacks": self.attacks,
+            **self.extra,
+            "per_sample": {k: v.int().tolist() for k, v in self.robust.items()},
+            "timings": self.timings,
+            "attack_time_s": time.time() - self.t_start,
+            **kept,
+        }

@@ -21,8 +21,14 @@ from .flags import attack_acc, per_sample, red_flags
 
 PLAIN = ("paper", "steps", "step size")
 #: flags that point at masked gradients (not at a merely weak attack, like more_steps_keep_helping)
-MASKING_FLAGS = ("one_step_beats_iterative", "black_box_beats_white_box", "unbounded_eps_not_100",
-                 "random_noise_finds", "other_estimator_helps", "zero_gradients")
+MASKING_FLAGS = (
+    "one_step_beats_iterative",
+    "black_box_beats_white_box",
+    "unbounded_eps_not_100",
+    "random_noise_finds",
+    "other_estimator_helps",
+    "zero_gradients",
+)
 CAUSES = ("none", "weak attack", "stronger loss", "gradient obfuscation", "mixed: cannot separate")
 
 
@@ -49,9 +55,16 @@ def cause(beyond_pgd7: int, beyond_plain: int, beyond_loss: int, fired: list[str
 
 def _in_worst(r, groups=None, exclude=(), also=None):
     ps = per_sample(r)
-    return worst_case({a["attack"]: ps[a["attack"]] for a in r["attacks"] if a["in_worst_case"]
-                       and a["group"] != "clean" and a["group"] not in exclude
-                       and (groups is None or a["group"] in groups or (also is not None and also(a)))})
+    return worst_case(
+        {
+            a["attack"]: ps[a["attack"]]
+            for a in r["attacks"]
+            if a["in_worst_case"]
+            and a["group"] != "clean"
+            and a["group"] not in exclude
+            and (groups is None or a["group"] in groups or (also is not None and also(a)))
+        }
+    )
 
 
 def attribution(r: dict) -> list[dict]:
@@ -62,9 +75,16 @@ def attribution(r: dict) -> list[dict]:
     for g in present:
         without, alone = _in_worst(r, exclude=(g,)), _in_worst(r, groups=("paper", g))
         t = stats.mcnemar(without.numpy(), full.numpy(), "greater")
-        rows.append({"group": g, "without": stats.accuracy(without), "paper_plus_group": stats.accuracy(alone),
-                     "needed": t["p"] < stats.ALPHA, "p_without": t["p"],
-                     "attacks": [a["attack"] for a in r["attacks"] if a["group"] == g]})
+        rows.append(
+            {
+                "group": g,
+                "without": stats.accuracy(without),
+                "paper_plus_group": stats.accuracy(alone),
+                "needed": t["p"] < stats.ALPHA,
+                "p_without": t["p"],
+                "attacks": [a["attack"] for a in r["attacks"] if a["group"] == g],
+            }
+        )
     return rows
 
 
@@ -82,16 +102,26 @@ def summary(r: dict, fired: list[str] = ()) -> dict:
     low = min(a["acc"] for a in attacked)
     rows = attribution(r)
     best = min(rows, key=lambda row: row["paper_plus_group"]["acc"]) if rows else None
-    return {"n_eval": r["n_eval"], "clean": stats.accuracy(ps["clean"]), "pgd7": stats.accuracy(ps["PGD-7 (paper)"]),
-            "worst": stats.accuracy(wc), "plain_pgd": stats.accuracy(plain),
-            "clean_acc": acc["clean"], "fgsm_acc": acc["FGSM"], "pgd7_acc": acc["PGD-7 (paper)"],
-            "worst_acc": float(wc.float().mean()), "gap": acc["PGD-7 (paper)"] - float(wc.float().mean()),
-            "gap_test": gap, "plain_vs_worst": plain_gap, "plain_loss_vs_worst": loss_gap,
-            "plain_loss": stats.accuracy(loss),
-            "cause": cause(gap["a_only"], plain_gap["a_only"], loss_gap["a_only"], list(fired)),
-            "strongest_group": best["group"] if best else None,
-            "strongest_single": ", ".join(a["attack"] for a in attacked if a["acc"] == low),
-            "strongest_single_acc": low}
+    return {
+        "n_eval": r["n_eval"],
+        "clean": stats.accuracy(ps["clean"]),
+        "pgd7": stats.accuracy(ps["PGD-7 (paper)"]),
+        "worst": stats.accuracy(wc),
+        "plain_pgd": stats.accuracy(plain),
+        "clean_acc": acc["clean"],
+        "fgsm_acc": acc["FGSM"],
+        "pgd7_acc": acc["PGD-7 (paper)"],
+        "worst_acc": float(wc.float().mean()),
+        "gap": acc["PGD-7 (paper)"] - float(wc.float().mean()),
+        "gap_test": gap,
+        "plain_vs_worst": plain_gap,
+        "plain_loss_vs_worst": loss_gap,
+        "plain_loss": stats.accuracy(loss),
+        "cause": cause(gap["a_only"], plain_gap["a_only"], loss_gap["a_only"], list(fired)),
+        "strongest_group": best["group"] if best else None,
+        "strongest_single": ", ".join(a["attack"] for a in attacked if a["acc"] == low),
+        "strongest_single_acc": low,
+    }
 
 
 def derive(res: dict) -> dict:
@@ -114,17 +144,25 @@ def _cause_text(f: dict) -> str:
     loss = stats.fmt_acc(f["plain_loss"]) if "plain_loss" in f else plain
     return {
         "none": "No attack of the suite breaks an image that PGD-7 leaves at this budget. ",
-        "weak attack": (f"Plain PGD with more steps, restarts or another step size already reaches the worst case "
-                        f"({plain}) and no red flag fired: for this model the PGD-7 robustness is an artifact of a weak "
-                        "attack. "),
-        "stronger loss": (f"Plain PGD stops at {plain}; with the DLR loss it reaches the worst case ({loss}) and no "
-                          "masking flag fired: a stronger loss, not obfuscated gradients, closes the gap. "),
-        "gradient obfuscation": (f"Plain PGD, even with the DLR loss, stops at {loss}, above the worst case; the group "
-                                 f"that goes furthest is '{f['strongest_group']}' and masking flags fired: the gradients "
-                                 "PGD follows are obfuscated. "),
-        "mixed: cannot separate": (f"Plain PGD reaches {plain}, with the DLR loss {loss}, and the red flags point "
-                                   "another way: the evidence mixes a weak attack, a stronger loss and masked "
-                                   "gradients, and this suite cannot separate them. "),
+        "weak attack": (
+            f"Plain PGD with more steps, restarts or another step size already reaches the worst case "
+            f"({plain}) and no red flag fired: for this model the PGD-7 robustness is an artifact of a weak "
+            "attack. "
+        ),
+        "stronger loss": (
+            f"Plain PGD stops at {plain}; with the DLR loss it reaches the worst case ({loss}) and no "
+            "masking flag fired: a stronger loss, not obfuscated gradients, closes the gap. "
+        ),
+        "gradient obfuscation": (
+            f"Plain PGD, even with the DLR loss, stops at {loss}, above the worst case; the group "
+            f"that goes furthest is '{f['strongest_group']}' and masking flags fired: the gradients "
+            "PGD follows are obfuscated. "
+        ),
+        "mixed: cannot separate": (
+            f"Plain PGD reaches {plain}, with the DLR loss {loss}, and the red flags point "
+            "another way: the evidence mixes a weak attack, a stronger loss and masked "
+            "gradients, and this suite cannot separate them. "
+        ),
     }[c]
 
 
@@ -141,13 +179,17 @@ def verdict(r: dict, label: str, scale: str = "") -> str:
     fired = [x["check"].lower() for x in r["flags"] if x["fired"]]
     k, n = g["a_only"], g["n"]
     lo, hi = stats.clopper_pearson(k, n)
-    text = (f"**{label}**{f' ({scale})' if scale else ''}. Clean {stats.fmt_acc(f['clean'])}; the paper's PGD-7 leaves "
-            f"{stats.fmt_acc(p7)}, the per-image worst case over the suite {stats.fmt_acc(wc)}: the suite breaks "
-            f"{k} of {n} images that PGD-7 leaves ({100 * lo:.1f} to {100 * hi:.1f} %, exact), and none the other "
-            "way, by construction. ")
+    text = (
+        f"**{label}**{f' ({scale})' if scale else ''}. Clean {stats.fmt_acc(f['clean'])}; the paper's PGD-7 leaves "
+        f"{stats.fmt_acc(p7)}, the per-image worst case over the suite {stats.fmt_acc(wc)}: the suite breaks "
+        f"{k} of {n} images that PGD-7 leaves ({100 * lo:.1f} to {100 * hi:.1f} %, exact), and none the other "
+        "way, by construction. "
+    )
     if p7["k"] == 0:
         return text + "PGD-7 already leaves nothing robust, so there is no robustness to explain."
     text += _cause_text(f)
     text += ("Red flags that fired: " + "; ".join(fired) + ". ") if fired else "No red flag fired. "
-    return text + ("The worst case is an upper bound on this model's robust accuracy; it says nothing about other "
-                   "models, or about the paper's full-scale ones unless one of them was audited.")
+    return text + (
+        "The worst case is an upper bound on this model's robust accuracy; it says nothing about other "
+        "models, or about the paper's full-scale ones unless one of them was audited."
+    )

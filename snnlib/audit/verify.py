@@ -41,11 +41,18 @@ def collect(result: dict, examples: dict, x: torch.Tensor, y: torch.Tensor, eps:
     idx = sorted(chosen)
     missing = [i for i in torch.nonzero(~worst).flatten().tolist() if i not in chosen]
     empty = torch.zeros((0, *x.shape[1:]), dtype=x.dtype)
-    return {"x_adv": torch.stack([chosen[i][1].to(x.dtype) for i in idx]).cpu() if idx else empty,
-            "x": x[idx].cpu() if idx else empty, "index": torch.tensor(idx, dtype=torch.long),
-            "y": y[idx].cpu().long() if idx else torch.zeros(0, dtype=torch.long),
-            "attack": [chosen[i][0] for i in idx], "eps": float(eps), "norm": norm, "n": len(y),
-            "worst_case_acc": float(worst.float().mean()), "without_example": missing}
+    return {
+        "x_adv": torch.stack([chosen[i][1].to(x.dtype) for i in idx]).cpu() if idx else empty,
+        "x": x[idx].cpu() if idx else empty,
+        "index": torch.tensor(idx, dtype=torch.long),
+        "y": y[idx].cpu().long() if idx else torch.zeros(0, dtype=torch.long),
+        "attack": [chosen[i][0] for i in idx],
+        "eps": float(eps),
+        "norm": norm,
+        "n": len(y),
+        "worst_case_acc": float(worst.float().mean()),
+        "without_example": missing,
+    }
 
 
 def save(ex: dict, out_dir) -> Path:
@@ -79,8 +86,9 @@ def load(folder) -> dict:
         raise SnnlibError(f"--verify {path}: not an audit's examples file (missing {', '.join(missing)})")
     k = len(ex["index"])
     if ex["x_adv"].shape != ex["x"].shape or ex["x"].dim() != 4 or len(ex["x"]) != k or len(ex["y"]) != k:
-        raise SnnlibError(f"--verify {path}: x_adv {tuple(ex['x_adv'].shape)}, x {tuple(ex['x'].shape)} and "
-                          f"{k} indices do not match")
+        raise SnnlibError(
+            f"--verify {path}: x_adv {tuple(ex['x_adv'].shape)}, x {tuple(ex['x'].shape)} and {k} indices do not match"
+        )
     if ex["norm"] not in ("linf", "l2"):
         raise SnnlibError(f"--verify {path}: unknown norm {ex['norm']!r} (linf or l2)")
     return ex
@@ -91,18 +99,27 @@ def check_bounds(ex: dict, where: str = FILE) -> dict:
     xa, eps, norm = ex["x_adv"].float(), float(ex["eps"]), ex["norm"]
     out = torch.maximum((-xa).flatten(1).amax(1), (xa - 1).flatten(1).amax(1)) if len(xa) else torch.zeros(0)
     if (out > TOL).any():
-        raise SnnlibError(f"{where}: {int((out > TOL).sum())} of {len(xa)} examples leave [0, 1] "
-                          f"(by up to {float(out.max()):.3g})")
+        raise SnnlibError(
+            f"{where}: {int((out > TOL).sum())} of {len(xa)} examples leave [0, 1] (by up to {float(out.max()):.3g})"
+        )
     dist = distance(xa, ex["x"].float(), norm)
     over = dist - eps
     if (over > TOL).any():
-        raise SnnlibError(f"{where}: {int((over > TOL).sum())} of {len(xa)} examples lie outside the {norm} ball of "
-                          f"eps {eps:.4g} around their clean images (by up to {float(over.max()):.3g})")
+        raise SnnlibError(
+            f"{where}: {int((over > TOL).sum())} of {len(xa)} examples lie outside the {norm} ball of "
+            f"eps {eps:.4g} around their clean images (by up to {float(over.max()):.3g})"
+        )
     return {"max_distance": float(dist.max()) if len(dist) else 0.0}
 
 
-def verify(folder, model: torch.nn.Module, normalize=None, time_major: int | None = None, device: str = "cpu",
-           batch_size: int = 100) -> dict:
+def verify(
+    folder,
+    model: torch.nn.Module,
+    normalize=None,
+    time_major: int | None = None,
+    device: str = "cpu",
+    batch_size: int = 100,
+) -> dict:
     """Check an audit's ``examples.pt`` against ``model``: bounds (:func:`check_bounds`), then the predictions.
     ``confirmed`` are the examples the model misclassifies; ``worst_case_bound`` = (n - confirmed) / n."""
     from . import conventions
@@ -118,7 +135,7 @@ def verify(folder, model: torch.nn.Module, normalize=None, time_major: int | Non
     if int(y.max()) >= k:
         raise SnnlibError(f"--verify: the labels go up to {int(y.max())} but the model has {k} outputs")
     with torch.no_grad():
-        pred = torch.cat([m(xa[i:i + batch_size].to(device)).argmax(1).cpu() for i in range(0, len(y), batch_size)])
+        pred = torch.cat([m(xa[i : i + batch_size].to(device)).argmax(1).cpu() for i in range(0, len(y), batch_size)])
     return _summary(ex, pred != y, bounds)
 
 
@@ -126,17 +143,29 @@ def _summary(ex: dict, wrong: torch.Tensor, bounds: dict) -> dict:
     n, k = int(ex.get("n", len(wrong))), int(wrong.sum())
     bound = (n - k) / n if n else float("nan")
     attacks = ex["attack"]
-    return {"n": n, "examples": len(wrong), "confirmed": k, "not_confirmed": int((~wrong).sum()),
-            "not_confirmed_index": ex["index"][~wrong].tolist(), "worst_case_bound": bound,
-            "reported_worst_case_acc": ex.get("worst_case_acc"), "without_example": len(ex.get("without_example", [])),
-            "by_attack": {a: attacks.count(a) for a in dict.fromkeys(attacks)}, "eps": float(ex["eps"]),
-            "norm": ex["norm"], **bounds, "verified": bool(wrong.all())}
+    return {
+        "n": n,
+        "examples": len(wrong),
+        "confirmed": k,
+        "not_confirmed": int((~wrong).sum()),
+        "not_confirmed_index": ex["index"][~wrong].tolist(),
+        "worst_case_bound": bound,
+        "reported_worst_case_acc": ex.get("worst_case_acc"),
+        "without_example": len(ex.get("without_example", [])),
+        "by_attack": {a: attacks.count(a) for a in dict.fromkeys(attacks)},
+        "eps": float(ex["eps"]),
+        "norm": ex["norm"],
+        **bounds,
+        "verified": bool(wrong.all()),
+    }
 
 
 def line(v: dict) -> str:
     """One line for the command line: what the predictions confirm."""
-    text = (f"{v['confirmed']} of {v['examples']} stored examples are misclassified inside the {v['norm']} ball of eps "
-            f"{v['eps']:.4g}: worst-case accuracy at most {v['worst_case_bound']:.3f}")
+    text = (
+        f"{v['confirmed']} of {v['examples']} stored examples are misclassified inside the {v['norm']} ball of eps "
+        f"{v['eps']:.4g}: worst-case accuracy at most {v['worst_case_bound']:.3f}"
+    )
     if v.get("reported_worst_case_acc") is not None:
         text += f" (the audit reported {v['reported_worst_case_acc']:.3f}"
         k = v["without_example"]

@@ -16,5 +16,20 @@ from .measure import peak_memory
 from .run import FULL, QUICK, TARGET_SPEEDUP, for_build, run
 from .variants import EXTRAS, LEVERS, VARIANTS, Bench, snnlib_variant
 
-__all__ = ["EXTRAS", "FULL", "GRAD_TOL", "LEVERS", "LOGIT_TOL", "QUICK", "TARGET_SPEEDUP", "VARIANTS", "Bench",
-           "denormal_effect", "denormal_scales", "for_build", "peak_memory", "run", "snnlib_variant"]
+__all__ = [
+    "EXTRAS",
+    "FULL",
+    "GRAD_TOL",
+    "LEVERS",
+    "LOGIT_TOL",
+    "QUICK",
+    "TARGET_SPEEDUP",
+    "VARIANTS",
+    "Bench",
+    "denormal_effect",
+    "denormal_scales",
+    "for_build",
+    "peak_memory",
+    "run",
+    "snnlib_variant",
+]

@@ -19,8 +19,11 @@ TINY = torch.finfo(torch.float32).tiny  # the smallest normal float32
 
 def denormal_scales(model: torch.nn.Module) -> dict:
     """How many BatchNorm scales of ``model`` are denormal (non-zero, below the smallest normal float32)."""
-    w = [m.weight.detach().abs().flatten() for m in model.modules()
-         if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.weight is not None]
+    w = [
+        m.weight.detach().abs().flatten()
+        for m in model.modules()
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.weight is not None
+    ]
     w = torch.cat(w) if w else torch.zeros(0)
     return {"bn_scales": int(w.numel()), "denormal": int(((w > 0) & (w < TINY)).sum())}
 
@@ -44,6 +47,12 @@ def denormal_effect(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, re
             for _ in range(repeats):
                 _attack_step(model, x, y)
             secs[flush] = (time.perf_counter() - t) / repeats
-    return {**denormal_scales(model), "batch": len(y), "kept_s": secs[False], "flushed_s": secs[True],
-            "speedup": secs[False] / secs[True], "logits_identical": torch.equal(out[False][0], out[True][0]),
-            "gradients_identical": torch.equal(out[False][1], out[True][1])}
+    return {
+        **denormal_scales(model),
+        "batch": len(y),
+        "kept_s": secs[False],
+        "flushed_s": secs[True],
+        "speedup": secs[False] / secs[True],
+        "logits_identical": torch.equal(out[False][0], out[True][0]),
+        "gradients_identical": torch.equal(out[False][1], out[True][1]),
+    }

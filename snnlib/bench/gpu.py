@@ -48,17 +48,33 @@ def _train_timed(cfg, device, out: Path, budget_s: float) -> dict:
     first = train.train(config.with_overrides(cfg, ["train.epochs=1"]), device=device, force=True)
     per_epoch = first["history"][0]["time_s"]
     epochs = max(1, min(cfg.train.epochs, int(budget_s // max(per_epoch, 1e-9))))
-    r = first if epochs == 1 else train.train(config.with_overrides(cfg, [f"train.epochs={epochs}"]), device=device,
-                                                force=True)
-    summary = {"config": cfg.name, "device": device, "epochs_run": epochs, "epochs_planned": cfg.train.epochs,
-               "seconds_per_epoch": [h["time_s"] for h in r["history"]], "final": r["final"],
-               "wall_time_s": time.time() - t0, "env": results.environment(device, cfg.seed)}
+    r = (
+        first
+        if epochs == 1
+        else train.train(config.with_overrides(cfg, [f"train.epochs={epochs}"]), device=device, force=True)
+    )
+    summary = {
+        "config": cfg.name,
+        "device": device,
+        "epochs_run": epochs,
+        "epochs_planned": cfg.train.epochs,
+        "seconds_per_epoch": [h["time_s"] for h in r["history"]],
+        "final": r["final"],
+        "wall_time_s": time.time() - t0,
+        "env": results.environment(device, cfg.seed),
+    }
     results.write_json(out, summary)
     return summary
 
 
-def run(device: str = "cuda", dry_run: bool = False, out: str | None = None, medium: str = "sew18_max",
-        paper: str = "sew18_max_cifar10", budget_s: float = 540) -> dict:
+def run(
+    device: str = "cuda",
+    dry_run: bool = False,
+    out: str | None = None,
+    medium: str = "sew18_max",
+    paper: str = "sew18_max_cifar10",
+    budget_s: float = 540,
+) -> dict:
     """The whole GPU check; returns a summary (each part is also written to its own JSON file)."""
     from .run import run as bench_run
 
@@ -70,16 +86,40 @@ def run(device: str = "cuda", dry_run: bool = False, out: str | None = None, med
     folder.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     results.write_json(folder / "environment.json", {**implementation(device), "env": results.environment(device)})
-    bench = bench_run(quick=dry_run, device=device, out=str(folder / "bench.json"),
-                      extras=() if dry_run else ("bf16", "compile"))
-    tiny = ["model.width=2", "data.n_per_class=6", "data.test_per_class=2", "data.eval_per_class=1", "train.epochs=1",
-            "train.threads=1"] if dry_run else ["train.threads=null"]
-    med = config.with_overrides(config.load_config(config.config_path(medium, "medium")), [*tiny, "profile=custom"])
-    pap = config.with_overrides(config.load_config(config.config_path(paper, "paper")),
-                                [*tiny, "profile=custom"] + ([] if dry_run else ["train.epochs=3"]))
+    bench = bench_run(
+        quick=dry_run, device=device, out=str(folder / "bench.json"), extras=() if dry_run else ("bf16", "compile")
+    )
+    tiny = (
+        [
+            "model.width=2",
+            "data.n_per_class=6",
+            "data.test_per_class=2",
+            "data.eval_per_class=1",
+            "train.epochs=1",
+            "train.threads=1",
+        ]
+        if dry_run
+        else ["train.threads=null"]
+    )
+    med = config.with_overrides(
+        config.load_config(config.config_path(medium, "medium")), [*tiny, "profile=custom", "data.pixels=lossless"]
+    )  # new trainings: lossless data
+    pap = config.with_overrides(
+        config.load_config(config.config_path(paper, "paper")),
+        [*tiny, "profile=custom"] + ([] if dry_run else ["train.epochs=3"]),
+    )
     left = lambda: max(60.0, budget_s - (time.time() - t0))  # noqa: E731
     m = _train_timed(med, device, folder / f"medium-{medium}.json", left() * 0.45)
     p = _train_timed(pap, device, folder / f"paper-{paper}.json", left())
-    return {"command": "gpu-check", "device": device, "dry_run": dry_run, "result_file": str(folder),
-            "final": {"bench": bench["final"], "medium_seconds_per_epoch": m["seconds_per_epoch"],
-                      "paper_seconds_per_epoch": p["seconds_per_epoch"]}, "wall_time_s": time.time() - t0}
+    return {
+        "command": "gpu-check",
+        "device": device,
+        "dry_run": dry_run,
+        "result_file": str(folder),
+        "final": {
+            "bench": bench["final"],
+            "medium_seconds_per_epoch": m["seconds_per_epoch"],
+            "paper_seconds_per_epoch": p["seconds_per_epoch"],
+        },
+        "wall_time_s": time.time() - t0,
+    }

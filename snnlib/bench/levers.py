@@ -38,11 +38,11 @@ DENORMAL_SCALE = 1e-41
 #: what became of each lever, and why (the numbers: ``python -m snnlib bench``, book chapter Benchmarks)
 DECISIONS = {
     STEM: "opt-in (accelerate(stem_once=True)), not default: exact, but the stem is a few % of a step and the copy "
-          "back to T steps eats most of the saving: no gain beyond the spread",
+    "back to T steps eats most of the saving: no gain beyond the spread",
     CHANNELS_LAST: "dropped: a little faster at width 64, but BatchNorm reduces in another order in NHWC, spikes flip "
-                   "and logits and gradients move; NHWC inside the convolutions only is exact and gains nothing",
+    "and logits and gradients move; NHWC inside the convolutions only is exact and gains nothing",
     BN_FOLDED: "dropped: no gain under the authors' threat model (it crafts with BN in train mode), and another "
-               "rounding of every forward: a spike can flip (one prediction of 64 test images at width 64)",
+    "rounding of every forward: a spike can flip (one prediction of 64 test images at width 64)",
     DENORMAL: "on this CPU, denormal BN scales alone cost nothing measurable",
     FLUSHED: "the same numbers; stays a setting (train.flush_denormals, the audit's attacks) for trained models",
 }

@@ -85,18 +85,27 @@ def input_batch(n, quick, seed):
         except (DataNotFoundError, SnnlibError):
             pass
     g = torch.Generator().manual_seed(seed)
-    return (torch.randint(0, 256, (n, 3, IMAGE, IMAGE), generator=g, dtype=torch.uint8),
-            torch.randint(0, NUM_CLASSES, (n,), generator=g), "uniform random pixels")
+    return (
+        torch.randint(0, 256, (n, 3, IMAGE, IMAGE), generator=g, dtype=torch.uint8),
+        torch.randint(0, NUM_CLASSES, (n,), generator=g),
+        "uniform random pixels",
+    )
 
 
 def timing(row, name, ts, base, b):
     """Per-image minimum, median and maximum of one clock, and the speed-up over ``base`` with its spread."""
     paired = [a / t for a, t in zip(base, ts, strict=True)]  # the variants of one repetition ran side by side
-    row.update({f"{name}_ms_per_image": 1e3 * statistics.median(ts) / b, f"{name}_ms_per_image_min": 1e3 * min(ts) / b,
-                f"{name}_ms_per_image_max": 1e3 * max(ts) / b,
-                f"{name}_speedup": statistics.median(base) / statistics.median(ts),
-                f"{name}_speedup_paired": statistics.median(paired), f"{name}_speedup_min": min(paired),
-                f"{name}_speedup_max": max(paired)})
+    row.update(
+        {
+            f"{name}_ms_per_image": 1e3 * statistics.median(ts) / b,
+            f"{name}_ms_per_image_min": 1e3 * min(ts) / b,
+            f"{name}_ms_per_image_max": 1e3 * max(ts) / b,
+            f"{name}_speedup": statistics.median(base) / statistics.median(ts),
+            f"{name}_speedup_paired": statistics.median(paired),
+            f"{name}_speedup_min": min(paired),
+            f"{name}_speedup_max": max(paired),
+        }
+    )
 
 
 def load_average():
@@ -114,10 +123,18 @@ def quiet_check(load_start, load_end, threads, times) -> dict:
     limit, reasons = QUIET_LOAD_PER_FREE_CORE * free, []
     for when, load, own in (("start", load_start, 0), ("end", load_end, threads)):
         if load is not None and load - own > limit:
-            reasons.append(f"load average of other jobs at the {when} about {load - own:.2f} "
-                           f"(> {limit:.2f}: {QUIET_LOAD_PER_FREE_CORE} per core the bench leaves free)")
+            reasons.append(
+                f"load average of other jobs at the {when} about {load - own:.2f} "
+                f"(> {limit:.2f}: {QUIET_LOAD_PER_FREE_CORE} per core the bench leaves free)"
+            )
     if wall > 0 and cpu / wall < QUIET_CPU_OVER_WALL:
-        reasons.append(f"the timed runs got {cpu / wall:.2f} s of CPU time per wall-clock second "
-                       f"(< {QUIET_CPU_OVER_WALL})")
-    return {"quiet": not reasons, "reasons": reasons, "load_average_at_start": load_start,
-            "load_average_at_end": load_end, "cpu_over_wall": cpu / wall if wall > 0 else None}
+        reasons.append(
+            f"the timed runs got {cpu / wall:.2f} s of CPU time per wall-clock second (< {QUIET_CPU_OVER_WALL})"
+        )
+    return {
+        "quiet": not reasons,
+        "reasons": reasons,
+        "load_average_at_start": load_start,
+        "load_average_at_end": load_end,
+        "cpu_over_wall": cpu / wall if wall > 0 else None,
+    }

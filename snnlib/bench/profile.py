@@ -32,8 +32,10 @@ def breakdown(bench: Bench, kind: str, pixels, y, top: int = 12) -> list[dict]:
     ev = prof.key_averages()
     total = sum(e.self_cpu_time_total for e in ev) or 1.0
     rows = sorted(ev, key=lambda e: -e.self_cpu_time_total)[:top]
-    return [{"op": e.key, "calls": e.count, "self_ms": e.self_cpu_time_total / 1e3,
-             "share": e.self_cpu_time_total / total} for e in rows]
+    return [
+        {"op": e.key, "calls": e.count, "self_ms": e.self_cpu_time_total / 1e3, "share": e.self_cpu_time_total / total}
+        for e in rows
+    ]
 
 
 def _cpu_time(fn, repeats):
@@ -66,12 +68,21 @@ def attack_loop_overhead(bench: Bench, pixels, y, repeats: int = 3) -> dict:
     def gradient():
         with threat.crafting():
             threat.grad(z, y)
+
     grad = _cpu_time(gradient, repeats)
     bench.restore()
     passes = 3 * predict + (1 + bench.steps) * grad
-    return {"batch": len(y), "eval_s": total, "predict_s": predict, "input_gradient_s": grad, "encode_s": encode,
-            "network_passes_s": passes, "encodings_s": 3 * encode, "loop_overhead_s": total - passes - 3 * encode,
-            "loop_overhead_share": (total - passes - 3 * encode) / total}
+    return {
+        "batch": len(y),
+        "eval_s": total,
+        "predict_s": predict,
+        "input_gradient_s": grad,
+        "encode_s": encode,
+        "network_passes_s": passes,
+        "encodings_s": 3 * encode,
+        "loop_overhead_s": total - passes - 3 * encode,
+        "loop_overhead_share": (total - passes - 3 * encode) / total,
+    }
 
 
 def _medium_config():
@@ -91,16 +102,16 @@ def _medium_batches(cfg, n_batches, seed=0):
         ds = None
     if ds is None:
         n = MEDIUM_TRAIN_IMAGES
-        batches = [(torch.rand(b, 3, 32, 32, generator=g), torch.randint(0, 10, (b,), generator=g))
-                   for _ in range(n_batches)]
+        batches = [
+            (torch.rand(b, 3, 32, 32, generator=g), torch.randint(0, 10, (b,), generator=g)) for _ in range(n_batches)
+        ]
     else:
         n, idx = len(ds), torch.randperm(len(ds), generator=g)
-        batches = [ds.batch(idx[(i * b) % (n - b):(i * b) % (n - b) + b]) for i in range(n_batches)]
+        batches = [ds.batch(idx[(i * b) % (n - b) : (i * b) % (n - b) + b]) for i in range(n_batches)]
     return [(random_flip(x, g), y) for x, y in batches], n
 
 
-def medium_throughput(steps: int = 200, threads: int | None = 1, variants: dict | None = None,
-                      chunk: int = 20) -> dict:
+def medium_throughput(steps: int = 200, threads: int | None = 1, variants: dict | None = None, chunk: int = 20) -> dict:
     """One medium-profile training epoch, from ``steps`` timed training steps (its config with lossless data, batch
     16, one thread and deterministic algorithms, as ``python -m snnlib train`` runs it).
 
@@ -122,17 +133,26 @@ def medium_throughput(steps: int = 200, threads: int | None = 1, variants: dict 
                 train_step(m, opt, x, y)
         times = {k: {"cpu": [], "wall": []} for k in runs}
         for lo in range(3, steps + 3, chunk):
-            for k in list(runs)[lo // chunk % len(runs):] + list(runs)[:lo // chunk % len(runs)]:
-                _timed_steps(*runs[k], batches[lo:lo + chunk], times[k])
+            for k in list(runs)[lo // chunk % len(runs) :] + list(runs)[: lo // chunk % len(runs)]:
+                _timed_steps(*runs[k], batches[lo : lo + chunk], times[k])
     finally:
         torch.set_num_threads(before)
         torch.use_deterministic_algorithms(det)
     n_steps = math.ceil(n_images / cfg.train.batch_size)
     out = {k: _epoch_summary(t, n_steps, cfg.train.batch_size, threads or before) for k, t in times.items()}
     head = out[next(iter(out))]
-    return {"config": cfg.name, "pixels": cfg.data.pixels, "width": cfg.model.width, "batch": cfg.train.batch_size,
-            "threads": threads or before, "steps": steps, "train_images": n_images, "epoch_steps": n_steps,
-            **head, "variants": out}
+    return {
+        "config": cfg.name,
+        "pixels": cfg.data.pixels,
+        "width": cfg.model.width,
+        "batch": cfg.train.batch_size,
+        "threads": threads or before,
+        "steps": steps,
+        "train_images": n_images,
+        "epoch_steps": n_steps,
+        **head,
+        "variants": out,
+    }
 
 
 def _medium_model(cfg, accelerate_kw):
@@ -155,9 +175,16 @@ def _epoch_summary(t, n_steps, batch, threads):
     clock = "cpu" if threads == 1 else "wall"
     ts = t[clock]
     med = statistics.median(ts)
-    return {"clock": clock, "step_s": med, "step_s_min": min(ts), "step_s_max": max(ts),
-            "step_s_wall": statistics.median(t["wall"]), "images_per_s": batch / med, "epoch_s": med * n_steps,
-            "epoch_min": med * n_steps / 60}
+    return {
+        "clock": clock,
+        "step_s": med,
+        "step_s_min": min(ts),
+        "step_s_max": max(ts),
+        "step_s_wall": statistics.median(t["wall"]),
+        "images_per_s": batch / med,
+        "epoch_s": med * n_steps,
+        "epoch_min": med * n_steps / 60,
+    }
 
 
 def table(rows: list[dict]) -> pd.DataFrame:

@@ -23,9 +23,11 @@ def work(net, spikes):
             flops[0] += 2.0 * o.numel() * m.in_features
             return
         x, y = i[0].flatten(0, -4), o.flatten(0, -4)  # [N, C, H, W]
-        pairs = sum((r[0].stop - r[0].start) * (c[0].stop - c[0].start)
-                    for _, _, r, c in tap_pairs(x.shape, y.shape, m.weight.shape, m.stride, m.padding, m.dilation)
-                    if r is not None and c is not None)  # (output pixel, tap) pairs that meet the input
+        pairs = sum(
+            (r[0].stop - r[0].start) * (c[0].stop - c[0].start)
+            for _, _, r, c in tap_pairs(x.shape, y.shape, m.weight.shape, m.stride, m.padding, m.dilation)
+            if r is not None and c is not None
+        )  # (output pixel, tap) pairs that meet the input
         f = 2.0 * x.shape[0] * m.out_channels * (m.in_channels // m.groups) * pairs
         flops[0] += f
         if m.in_channels == spikes.shape[2]:
@@ -64,7 +66,7 @@ def peaks(device, small=False):
         if name == "bf16" and device.type != "cuda":
             continue
         a = torch.randn(n, n, device=device, dtype=dt)
-        out[f"matmul_{name}_flops"] = 2 * n**3 / _best_time(lambda: a @ a, device)
+        out[f"matmul_{name}_flops"] = 2 * n**3 / _best_time(lambda a=a: a @ a, device)
     x = torch.empty(2**18 if small else 2**25 if device.type == "cuda" else 2**24, device=device)
     y = torch.empty_like(x)
     out["copy_bytes_per_s"] = 2 * x.numel() * 4 / _best_time(lambda: y.copy_(x), device)

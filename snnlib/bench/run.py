@@ -31,14 +31,38 @@ from .variants import EXTRAS, LEVERS, PGD_ALPHA, SEED, VARIANTS, Bench, snnlib_v
 
 log = logging.getLogger("snnlib")
 #: train_mult: training steps are cheap next to evaluations, so each repetition times them this many times.
-FULL = {"width": 64, "batches": (16, 32), "repeats": 5, "T": 10, "pgd_steps": 7, "threads": None, "memory": True,
-        "train_mult": 3}
+FULL = {
+    "width": 64,
+    "batches": (16, 32),
+    "repeats": 5,
+    "T": 10,
+    "pgd_steps": 7,
+    "threads": None,
+    "memory": True,
+    "train_mult": 3,
+}
 #: CI form: tiny sizes, single-threaded (thread hand-offs dominate ops this small), equality checked all the same.
-QUICK = {"width": 4, "batches": (2, 4), "repeats": 1, "T": 4, "pgd_steps": 2, "threads": 1, "memory": True,
-         "train_mult": 1}
+QUICK = {
+    "width": 4,
+    "batches": (2, 4),
+    "repeats": 1,
+    "T": 4,
+    "pgd_steps": 2,
+    "threads": 1,
+    "memory": True,
+    "train_mult": 1,
+}
 #: the book's build form: the paper's setting (full width, batch 16, T=10, PGD-7), one repetition, one thread (CPU time)
-BUILD = {"width": 64, "batches": (16,), "repeats": 1, "T": 10, "pgd_steps": 7, "threads": 1, "memory": False,
-         "train_mult": 2}
+BUILD = {
+    "width": 64,
+    "batches": (16,),
+    "repeats": 1,
+    "T": 10,
+    "pgd_steps": 7,
+    "threads": 1,
+    "memory": False,
+    "train_mult": 2,
+}
 FORMS = {"full": FULL, "quick": QUICK, "build": BUILD}
 TARGET_SPEEDUP = 2.0  # snnlib >= 2x the authors' throughput, training step and PGD evaluation
 
@@ -57,8 +81,11 @@ def _sizes(form, batches, width, threads, repeats):
         sizes["batches"] = tuple(int(b) for b in batches)
         if not 1 <= len(sizes["batches"]) <= 3 or min(sizes["batches"]) < 1:
             raise SnnlibError(f"batches must be 1 to 3 positive integers, got {list(batches)}")
-    for key, name, v in (("width", "width", width), ("threads", "--threads", threads),
-                         ("repeats", "--repeats", repeats)):
+    for key, name, v in (
+        ("width", "width", width),
+        ("threads", "--threads", threads),
+        ("repeats", "--repeats", repeats),
+    ):
         if _positive(name, v) is not None:
             sizes[key] = int(v)
     return sizes
@@ -76,9 +103,19 @@ def _device(device):
     return dev
 
 
-def run(quick: bool = False, device: str = "cpu", repeats: int | None = None, out: str | None = None,
-        batches=None, width: int | None = None, ablation: bool = True, extras=(), threads: int | None = None,
-        form: str | None = None, breakdown: bool | None = None) -> dict:
+def run(
+    quick: bool = False,
+    device: str = "cpu",
+    repeats: int | None = None,
+    out: str | None = None,
+    batches=None,
+    width: int | None = None,
+    ablation: bool = True,
+    extras=(),
+    threads: int | None = None,
+    form: str | None = None,
+    breakdown: bool | None = None,
+) -> dict:
     """Time snnlib's training step and evaluation against the authors' pipeline; check equal results.
 
     Args:
@@ -188,7 +225,7 @@ def _timed(bench, plan, data, sizes, dev, bar):
     """Interleaved timed repetitions in a rotating order; wall and CPU seconds per (workload, batch, variant)."""
     times = {p: {"wall": [], "cpu": []} for p in plan}
     for rep in range(sizes["repeats"]):
-        order = plan[rep % len(plan):] + plan[:rep % len(plan)]
+        order = plan[rep % len(plan) :] + plan[: rep % len(plan)]
         order = [p for p in order if p[0] == "train"] * (sizes["train_mult"] - 1) + order
         for kind, b, v in order:
             sync(dev)
@@ -213,22 +250,41 @@ def _rows(plan, times, memory, checks_, wk, pk, sizes, clock, dev):
         row = {"workload": kind, "batch": b, "variant": v, "role": _role(kind, v, dev)}
         for name in ("wall", "cpu"):
             timing(row, name, times[(kind, b, v)][name], times[(kind, b, "authors")][name], b)
-        for k in ("ms_per_image", "ms_per_image_min", "ms_per_image_max", "speedup", "speedup_paired", "speedup_min",
-                  "speedup_max"):
+        for k in (
+            "ms_per_image",
+            "ms_per_image_min",
+            "ms_per_image_max",
+            "speedup",
+            "speedup_paired",
+            "speedup_min",
+            "speedup_max",
+        ):
             row[k] = row[f"{clock}_{k}"]
         if row["role"] == "lever":  # its gain over the row it changes: snnlib's path, or the denormal model
             over = LEVERS[kind][v] if LEVERS[kind][v] not in (None, "authors") else snnlib_variant(dev.type, kind)
             g = {}
             timing(g, clock, times[(kind, b, v)][clock], times[(kind, b, over)][clock], b)
-            row.update({"gain_over": over, "gain": g[f"{clock}_speedup"], "gain_min": g[f"{clock}_speedup_min"],
-                        "gain_max": g[f"{clock}_speedup_max"]})
+            row.update(
+                {
+                    "gain_over": over,
+                    "gain": g[f"{clock}_speedup"],
+                    "gain_min": g[f"{clock}_speedup_min"],
+                    "gain_max": g[f"{clock}_speedup_max"],
+                }
+            )
         roof = roofline.roofline(wk, pk, sizes["batches"][0], bf16=v == "+ bf16 autocast", steps=sizes["pgd_steps"])
         c = checks_.get((kind, b, v), {})
-        row.update({"peak_mb": memory[(kind, b, v)],
-                    "memory_ratio": checks.ratio(memory[(kind, b, "authors")], memory[(kind, b, v)]),
-                    "roofline_ms_per_image": roof[kind], "roofline_fraction": roof[kind] / row["ms_per_image"],
-                    "equal": c.get("passed"), "wall_s": times[(kind, b, v)]["wall"],
-                    "cpu_s": times[(kind, b, v)]["cpu"]})
+        row.update(
+            {
+                "peak_mb": memory[(kind, b, v)],
+                "memory_ratio": checks.ratio(memory[(kind, b, "authors")], memory[(kind, b, v)]),
+                "roofline_ms_per_image": roof[kind],
+                "roofline_fraction": roof[kind] / row["ms_per_image"],
+                "equal": c.get("passed"),
+                "wall_s": times[(kind, b, v)]["wall"],
+                "cpu_s": times[(kind, b, v)]["cpu"],
+            }
+        )
         rows.append(row)
     return rows
 
@@ -238,8 +294,14 @@ def _final(rows, dev, clock, spikes_equal, checks_, quiet):
     for r in rows:
         if r["variant"] == snnlib_variant(dev.type, r["workload"]):
             k = f"{r['workload']}_b{r['batch']}"
-            final.update({f"{k}_speedup": r["speedup"], f"{k}_speedup_min": r["speedup_min"],
-                          f"{k}_speedup_max": r["speedup_max"], f"{k}_memory_ratio": r["memory_ratio"]})
+            final.update(
+                {
+                    f"{k}_speedup": r["speedup"],
+                    f"{k}_speedup_min": r["speedup_min"],
+                    f"{k}_speedup_max": r["speedup_max"],
+                    f"{k}_memory_ratio": r["memory_ratio"],
+                }
+            )
     final["clock"] = clock
     final["equal"] = bool(spikes_equal and all(c["passed"] for c in checks_.values() if c["in_path"]))
     final["spikes_equal"] = spikes_equal
@@ -253,15 +315,26 @@ def _fmt_range(r, k, f):
 
 def _print(rows, machine, sizes, source, clock, final, quiet):
     t = pd.DataFrame(rows)
-    show = pd.DataFrame({"workload": t.workload, "batch": t.batch, "variant": t.variant,
-                         "ms/img [min-max]": [_fmt_range(r, "ms_per_image", ".3g") for r in rows],
-                         "speed-up [min-max]": [_fmt_range(r, "speedup", ".2f") for r in rows],
-                         "lever gain [min-max]": [_fmt_range(r, "gain", ".2f") if "gain" in r else "" for r in rows],
-                         "peak_mb": t.peak_mb, "memory_ratio": t.memory_ratio, "equal": t.equal})
+    show = pd.DataFrame(
+        {
+            "workload": t.workload,
+            "batch": t.batch,
+            "variant": t.variant,
+            "ms/img [min-max]": [_fmt_range(r, "ms_per_image", ".3g") for r in rows],
+            "speed-up [min-max]": [_fmt_range(r, "speedup", ".2f") for r in rows],
+            "lever gain [min-max]": [_fmt_range(r, "gain", ".2f") if "gain" in r else "" for r in rows],
+            "peak_mb": t.peak_mb,
+            "memory_ratio": t.memory_ratio,
+            "equal": t.equal,
+        }
+    )
     pd.set_option("display.width", 250)
-    print(f"\nsnnlib bench on {machine.get('gpu') or machine['cpu_model']} ({machine['torch_threads']} threads), "
-          f"SEW-ResNet-18 width {sizes['width']}, T={sizes['T']}, {IMAGE}x{IMAGE}, {source}; "
-          f"median [min-max] of {sizes['repeats']} interleaved repetitions, {clock} clock", file=sys.stderr)
+    print(
+        f"\nsnnlib bench on {machine.get('gpu') or machine['cpu_model']} ({machine['torch_threads']} threads), "
+        f"SEW-ResNet-18 width {sizes['width']}, T={sizes['T']}, {IMAGE}x{IMAGE}, {source}; "
+        f"median [min-max] of {sizes['repeats']} interleaved repetitions, {clock} clock",
+        file=sys.stderr,
+    )
     print(show.to_string(index=False, float_format=lambda v: f"{v:.3g}"), file=sys.stderr)
     print(f"equal results: {final['equal']}", file=sys.stderr)
     if not quiet["quiet"]:
@@ -270,8 +343,12 @@ def _print(rows, machine, sizes, source, clock, final, quiet):
 
 def _machine(dev):
     env = results.environment(str(dev), SEED)
-    m = {"cpu_model": env["cpu"], "cpu_cores": env["cpu_cores"], "torch_threads": env["threads"],
-         "load_average_at_start": env.get("load_average")}
+    m = {
+        "cpu_model": env["cpu"],
+        "cpu_cores": env["cpu_cores"],
+        "torch_threads": env["threads"],
+        "load_average_at_start": env.get("load_average"),
+    }
     if dev.type == "cuda":
         m["gpu"] = torch.cuda.get_device_name(dev)
     return m
@@ -297,8 +374,12 @@ def _prepare(sizes, dev, quick, extra_names):
 def _measure(bench, plan, data, sizes, dev, extra_names):
     """Warm-up (memory, equality) and the timed repetitions, with the load average on either side."""
     n_train = sum(p[0] == "train" for p in plan)
-    bar = tqdm(total=len(plan) * (1 + sizes["repeats"]) + n_train * (sizes["train_mult"] - 1) * sizes["repeats"],
-               desc="bench", disable=None, leave=False)
+    bar = tqdm(
+        total=len(plan) * (1 + sizes["repeats"]) + n_train * (sizes["train_mult"] - 1) * sizes["repeats"],
+        desc="bench",
+        disable=None,
+        leave=False,
+    )
     load_start = load_average()
     ref, checks_, memory, failed = _warmup(bench, plan, data, sizes, dev, extra_names, bar)
     times = _timed(bench, plan, data, sizes, dev, bar)
@@ -313,9 +394,10 @@ def _run(sizes, dev, quick, out, ablation, extra_names):
     bench, data, spikes_a, spikes_equal, source = _prepare(sizes, dev, quick, extra_names)
     plan = _plan(sizes, dev, ablation, extra_names)
     ref, checks_, memory, failed, times, quiet = _measure(bench, plan, data, sizes, dev, extra_names)
-    machine.update({"load_average_at_start": quiet["load_average_at_start"],
-                    "load_average_at_end": quiet["load_average_at_end"]})
-    pk, wk = roofline.peaks(dev, small=quick), roofline.work(bench.net, spikes_a[:, :sizes["batches"][0]])
+    machine.update(
+        {"load_average_at_start": quiet["load_average_at_start"], "load_average_at_end": quiet["load_average_at_end"]}
+    )
+    pk, wk = roofline.peaks(dev, small=quick), roofline.work(bench.net, spikes_a[:, : sizes["batches"][0]])
     clock = "cpu" if dev.type == "cpu" and torch.get_num_threads() == 1 else "wall"
     rows = _rows(plan, times, memory, checks_, wk, pk, sizes, clock, dev)
     final = _final(rows, dev, clock, spikes_equal, checks_, quiet)
@@ -323,15 +405,33 @@ def _run(sizes, dev, quick, out, ablation, extra_names):
 
     def key(k):
         return "|".join(str(x) for x in k)
+
     result = {
-        "command": "bench", "quick": quick, "device": str(dev), "machine": machine,
+        "command": "bench",
+        "quick": quick,
+        "device": str(dev),
+        "machine": machine,
         "environment": results.environment(str(dev), SEED),
-        "sizes": {**sizes, "batches": list(sizes["batches"]), "image": IMAGE, "arch": "sew_resnet18",
-                  "num_classes": NUM_CLASSES, "eps": bench.eps, "pgd_alpha": PGD_ALPHA},
-        "input": source, "clock": clock, "quiet": quiet["quiet"], "quiet_check": quiet, "final": final,
-        "table": rows, "checks": {key(k): v for k, v in checks_.items()}, "failed_extras": failed,
-        "authors_bn_drift_changed_predictions": {f"{k[0]}|{k[1]}": r.get("drift_changed") for k, r in ref.items()
-                                                 if k[0] == "eval" and k[2] == "authors"},
+        "sizes": {
+            **sizes,
+            "batches": list(sizes["batches"]),
+            "image": IMAGE,
+            "arch": "sew_resnet18",
+            "num_classes": NUM_CLASSES,
+            "eps": bench.eps,
+            "pgd_alpha": PGD_ALPHA,
+        },
+        "input": source,
+        "clock": clock,
+        "quiet": quiet["quiet"],
+        "quiet_check": quiet,
+        "final": final,
+        "table": rows,
+        "checks": {key(k): v for k, v in checks_.items()},
+        "failed_extras": failed,
+        "authors_bn_drift_changed_predictions": {
+            f"{k[0]}|{k[1]}": r.get("drift_changed") for k, r in ref.items() if k[0] == "eval" and k[2] == "authors"
+        },
         "roofline": {"peaks": pk, "conv_flops_forward": wk[0], "neuron_elements": wk[2], "batch": sizes["batches"][0]},
         "wall_time_s": time.time() - t_start,
     }
@@ -340,8 +440,15 @@ def _run(sizes, dev, quick, out, ablation, extra_names):
     suffix = "" if sizes["form"] == "full" else f"-{sizes['form']}"
     path = Path(out) if out else places.output_root() / "results" / "bench" / f"{dev.type}{suffix}.json"
     results.write_json(path, result)
-    return {"command": "bench", "final": final, "result_file": str(path), "checks": result["checks"],
-            "machine": machine, "quiet_check": quiet, "wall_time_s": result["wall_time_s"]}
+    return {
+        "command": "bench",
+        "final": final,
+        "result_file": str(path),
+        "checks": result["checks"],
+        "machine": machine,
+        "quiet_check": quiet,
+        "wall_time_s": result["wall_time_s"],
+    }
 
 
 def _breakdown(result, bench, data, sizes):

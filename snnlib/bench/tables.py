@@ -24,15 +24,37 @@ def equality(res: dict) -> pd.DataFrame:
         kind, b, variant = key.split("|")
         ref = c.get("reference", "authors")
         if kind == "eval":
-            rows.append([kind, int(b), variant, ref, max(c[f"{k}_logits_maxdiff"] for k in ("clean", "fgsm", "pgd")),
-                         c["fgsm_adv_elements_differing"] + c["pgd_adv_elements_differing"],
-                         c["fgsm_predictions_differing"] + c["pgd_predictions_differing"], None, c["passed"]])
+            rows.append(
+                [
+                    kind,
+                    int(b),
+                    variant,
+                    ref,
+                    max(c[f"{k}_logits_maxdiff"] for k in ("clean", "fgsm", "pgd")),
+                    c["fgsm_adv_elements_differing"] + c["pgd_adv_elements_differing"],
+                    c["fgsm_predictions_differing"] + c["pgd_predictions_differing"],
+                    None,
+                    c["passed"],
+                ]
+            )
         else:
-            rows.append([kind, int(b), variant, ref, c["logits_maxdiff"], None, None, c["grads_max_rel_diff"],
-                         c["passed"]])
-    df = pd.DataFrame(rows, columns=["workload", "batch", "snnlib variant", "against", "max abs Δ logit",
-                                     "adv. elements differing", "adv. predictions differing", "max rel. Δ weight grad",
-                                     "equal"]).astype(object)
+            rows.append(
+                [kind, int(b), variant, ref, c["logits_maxdiff"], None, None, c["grads_max_rel_diff"], c["passed"]]
+            )
+    df = pd.DataFrame(
+        rows,
+        columns=[
+            "workload",
+            "batch",
+            "snnlib variant",
+            "against",
+            "max abs Δ logit",
+            "adv. elements differing",
+            "adv. predictions differing",
+            "max rel. Δ weight grad",
+            "equal",
+        ],
+    ).astype(object)
     return df.where(df.notna(), None)
 
 
@@ -50,11 +72,33 @@ def headline(res: dict) -> pd.DataFrame:
     rows = []
     for kind, b in dict.fromkeys((r["workload"], r["batch"]) for r in res["table"]):
         a, s = by[(kind, b, "authors")], by[(kind, b, snnlib_variant(dev, kind))]
-        rows.append([kind, b, a["ms_per_image"], s["ms_per_image"], _spread(s, "speedup"), s["wall_speedup"],
-                     a["peak_mb"], s["peak_mb"], s["memory_ratio"]])
-    return pd.DataFrame(rows, columns=["workload", "batch", "authors ms/img", "snnlib ms/img",
-                                       "speed-up [min–max]", "speed-up (wall)", "authors MB", "snnlib MB",
-                                       "memory ratio"])
+        rows.append(
+            [
+                kind,
+                b,
+                a["ms_per_image"],
+                s["ms_per_image"],
+                _spread(s, "speedup"),
+                s["wall_speedup"],
+                a["peak_mb"],
+                s["peak_mb"],
+                s["memory_ratio"],
+            ]
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "workload",
+            "batch",
+            "authors ms/img",
+            "snnlib ms/img",
+            "speed-up [min–max]",
+            "speed-up (wall)",
+            "authors MB",
+            "snnlib MB",
+            "memory ratio",
+        ],
+    )
 
 
 def ablation(res: dict) -> pd.DataFrame:
@@ -73,10 +117,29 @@ def ablation(res: dict) -> pd.DataFrame:
             gain = None
         if role in ("authors", "path"):
             prev[r["workload"]] = r["ms_per_image"]
-        rows.append([r["workload"], r["variant"], _spread(r, "ms_per_image", ".0f"), _spread(r, "speedup"), gain,
-                     r["peak_mb"], r.get("equal")])
-    df = pd.DataFrame(rows, columns=["workload", "variant", "ms/img [min–max]", "speed-up vs authors [min–max]",
-                                     "step gain", "peak MB", "equal"]).astype(object)
+        rows.append(
+            [
+                r["workload"],
+                r["variant"],
+                _spread(r, "ms_per_image", ".0f"),
+                _spread(r, "speedup"),
+                gain,
+                r["peak_mb"],
+                r.get("equal"),
+            ]
+        )
+    df = pd.DataFrame(
+        rows,
+        columns=[
+            "workload",
+            "variant",
+            "ms/img [min–max]",
+            "speed-up vs authors [min–max]",
+            "step gain",
+            "peak MB",
+            "equal",
+        ],
+    ).astype(object)
     return df.where(df.notna(), None)
 
 
@@ -93,10 +156,31 @@ def levers(res: dict) -> pd.DataFrame:
         else:
             logit = max(c[f"{k}_logits_maxdiff"] for k in ("clean", "fgsm", "pgd")) if c else None
             dev = logit, None, (c["fgsm_predictions_differing"] + c["pgd_predictions_differing"]) if c else None
-        rows.append([r["workload"], r["variant"].removeprefix("lever: "), r["gain_over"], _spread(r, "gain"), *dev,
-                     r.get("equal"), DECISIONS.get(r["variant"], "")])
-    df = pd.DataFrame(rows, columns=["workload", "lever", "gain over", "gain [min–max]", "max abs Δ logit",
-                                     "max rel. Δ weight grad", "adv. predictions differing", "equal", "verdict"])
+        rows.append(
+            [
+                r["workload"],
+                r["variant"].removeprefix("lever: "),
+                r["gain_over"],
+                _spread(r, "gain"),
+                *dev,
+                r.get("equal"),
+                DECISIONS.get(r["variant"], ""),
+            ]
+        )
+    df = pd.DataFrame(
+        rows,
+        columns=[
+            "workload",
+            "lever",
+            "gain over",
+            "gain [min–max]",
+            "max abs Δ logit",
+            "max rel. Δ weight grad",
+            "adv. predictions differing",
+            "equal",
+            "verdict",
+        ],
+    )
     return df.astype(object).where(df.notna(), None)
 
 
@@ -114,16 +198,26 @@ def runs() -> pd.DataFrame:
             continue
         r = json.loads(p.read_text())
         f, m, b0 = r["final"], r["machine"], r["sizes"]["batches"][0]
-        spread = {k: _spread(f, f"{k}_b{b0}_speedup") if f.get(f"{k}_b{b0}_speedup") is not None else None
-                  for k in ("train", "eval")}
-        rows.append({"file": p.name, "machine": m.get("gpu") or m["cpu_model"], "threads": m["torch_threads"],
-                     "clock": r["clock"], "repeats": r["sizes"].get("repeats"),
-                     "load at start / end": f"{_num(m.get('load_average_at_start'))} / "
-                                            f"{_num(m.get('load_average_at_end'))}",
-                     "quiet": r.get("quiet"), f"train b{b0} [min–max]": spread["train"],
-                     f"eval b{b0} [min–max]": spread["eval"], "equal": f["equal"],
-                     "commit": (r.get("environment", {}).get("git_commit") or "")[:8],
-                     "date": r.get("environment", {}).get("time", "")[:10]})
+        spread = {
+            k: _spread(f, f"{k}_b{b0}_speedup") if f.get(f"{k}_b{b0}_speedup") is not None else None
+            for k in ("train", "eval")
+        }
+        rows.append(
+            {
+                "file": p.name,
+                "machine": m.get("gpu") or m["cpu_model"],
+                "threads": m["torch_threads"],
+                "clock": r["clock"],
+                "repeats": r["sizes"].get("repeats"),
+                "load at start / end": f"{_num(m.get('load_average_at_start'))} / {_num(m.get('load_average_at_end'))}",
+                "quiet": r.get("quiet"),
+                f"train b{b0} [min–max]": spread["train"],
+                f"eval b{b0} [min–max]": spread["eval"],
+                "equal": f["equal"],
+                "commit": (r.get("environment", {}).get("git_commit") or "")[:8],
+                "date": r.get("environment", {}).get("time", "")[:10],
+            }
+        )
     return pd.DataFrame(rows)
 
 

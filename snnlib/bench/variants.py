@@ -29,15 +29,26 @@ PGD_ALPHA, PGD_STEPS = authors.PGD_ALPHA, authors.PGD_STEPS
 #: so only the threat-model change remains (plus the --extra variants).
 VARIANTS = {
     "cpu": {
-        "train": {"authors": None, "snnlib without snnlib.kernels": (False, False, False),
-                  "+ fused IF neurons": (True, False, False), "+ GEMM grads on tiny maps": (True, True, False)},
-        "eval": {"authors": None, "snnlib without snnlib.kernels": (False, False, False),
-                 "+ fused IF neurons": (True, False, False), "+ frozen params, inference_mode": (True, True, True)},
+        "train": {
+            "authors": None,
+            "snnlib without snnlib.kernels": (False, False, False),
+            "+ fused IF neurons": (True, False, False),
+            "+ GEMM grads on tiny maps": (True, True, False),
+        },
+        "eval": {
+            "authors": None,
+            "snnlib without snnlib.kernels": (False, False, False),
+            "+ fused IF neurons": (True, False, False),
+            "+ frozen params, inference_mode": (True, True, True),
+        },
     },
     "cuda": {
         "train": {"authors": None, "snnlib: library path": (False, False, False)},
-        "eval": {"authors": None, "snnlib: library path": (False, False, False),
-                 "+ frozen params, inference_mode": (False, False, True)},
+        "eval": {
+            "authors": None,
+            "snnlib: library path": (False, False, False),
+            "+ frozen params, inference_mode": (False, False, True),
+        },
     },
 }
 EXTRAS = {"bf16": "+ bf16 autocast", "compile": "+ torch.compile"}
@@ -64,8 +75,13 @@ def snnlib_eval(threat, x, y, eps, seed, alpha=PGD_ALPHA, steps=PGD_STEPS):
     clean = threat.eval_logits(threat.inputs(x))
     fgsm = FGSM(threat, eps)(x, y)
     pgd = PGD(threat, eps, alpha, steps, random_start=True, generator=torch.Generator().manual_seed(seed))(x, y)
-    return {"clean": clean, "fgsm_adv": fgsm, "pgd_adv": pgd,
-            "fgsm": threat.eval_logits(fgsm), "pgd": threat.eval_logits(pgd)}
+    return {
+        "clean": clean,
+        "fgsm_adv": fgsm,
+        "pgd_adv": pgd,
+        "fgsm": threat.eval_logits(fgsm),
+        "pgd": threat.eval_logits(pgd),
+    }
 
 
 def configure(net, neurons: bool, gemm: bool):
@@ -109,18 +125,26 @@ class Bench:
 
     def optimizer(self, key):
         if key not in self.optimizers:  # the authors' and snnlib's recipe: Adam, lr 1e-3, weight decay 1e-3
-            self.optimizers[key] = torch.optim.Adam(self.net.parameters(), lr=1e-3, betas=(0.9, 0.999),
-                                                    weight_decay=1e-3)
+            self.optimizers[key] = torch.optim.Adam(
+                self.net.parameters(), lr=1e-3, betas=(0.9, 0.999), weight_decay=1e-3
+            )
         return self.optimizers[key]
 
     def _authors(self, kind, pixels, y):
         configure(self.net, False, False)
         if kind == "train":
-            return authors.train_step(self.authors_model, self.authors_encoder,
-                                      self.optimizer((kind, len(y), "authors")), self.loss_fn, pixels.float(), y)
+            return authors.train_step(
+                self.authors_model,
+                self.authors_encoder,
+                self.optimizer((kind, len(y), "authors")),
+                self.loss_fn,
+                pixels.float(),
+                y,
+            )
         torch.manual_seed(self.seed)  # the authors' PGD draws its start from the global generator
-        return authors.eval_step(self.authors_model, self.authors_encoder, self.loss_fn, pixels.float(), y,
-                                 self.eps, steps=self.steps)
+        return authors.eval_step(
+            self.authors_model, self.authors_encoder, self.loss_fn, pixels.float(), y, self.eps, steps=self.steps
+        )
 
     def _classifier(self, extra):
         if extra != "+ torch.compile":
@@ -147,8 +171,9 @@ class Bench:
 
     def _snnlib(self, kind, variant, extra, fast_threat, x, y):
         clf = self._classifier(extra)
-        autocast = (lambda: torch.autocast(self.device.type, dtype=torch.bfloat16)) if extra == "+ bf16 autocast" \
-            else None
+        autocast = (
+            (lambda: torch.autocast(self.device.type, dtype=torch.bfloat16)) if extra == "+ bf16 autocast" else None
+        )
         if kind == "train":
             return train_step(clf, self.optimizer((kind, len(y), variant)), x, y, autocast)
         if extra == levers.BN_FOLDED:

@@ -26,12 +26,24 @@ from .conv import GEMM_MAX_INPUT_PIXELS, GemmGradConv2d, tap_pairs
 from .neuron import FusedIFNode, fusable
 from .stem import StemOnceConv2d, planes_repeat, stem_of
 
-__all__ = ["GEMM_MAX_INPUT_PIXELS", "FusedIFNode", "GemmGradConv2d", "StemOnceConv2d", "accelerate", "decelerate",
-           "flush_denormals", "fusable", "planes_repeat", "stem_of", "tap_pairs"]
+__all__ = [
+    "GEMM_MAX_INPUT_PIXELS",
+    "FusedIFNode",
+    "GemmGradConv2d",
+    "StemOnceConv2d",
+    "accelerate",
+    "decelerate",
+    "flush_denormals",
+    "fusable",
+    "planes_repeat",
+    "stem_of",
+    "tap_pairs",
+]
 
 
-def accelerate(model: nn.Module, neurons: bool = True, gemm_wgrad: bool = False, stem_once: bool = False,
-               period: int = 8) -> nn.Module:
+def accelerate(
+    model: nn.Module, neurons: bool = True, gemm_wgrad: bool = False, stem_once: bool = False, period: int = 8
+) -> nn.Module:
     """Speed up ``model`` in place (same state_dict, same module tree); returns ``model``.
 
     Args:

@@ -102,7 +102,8 @@ class _GemmGradConv(torch.autograd.Function):
                 gx = _igrad_gemm(go, w, x.shape, stride, padding, dilation)
             else:
                 gx = torch.ops.aten.convolution_backward(
-                    go, x, w, None, stride, padding, dilation, False, [0, 0], 1, [True, False, False])[0]
+                    go, x, w, None, stride, padding, dilation, False, [0, 0], 1, [True, False, False]
+                )[0]
         if training:
             gw = _wgrad_gemm(x, go, w, stride, padding, dilation)
         if has_b and ctx.needs_input_grad[2]:
@@ -119,12 +120,20 @@ class GemmGradConv2d(sj_layer.Conv2d):
     """
 
     def _conv_forward(self, x, weight, bias):
-        if (x.device.type == "cpu" and torch.is_grad_enabled() and weight.requires_grad and self.groups == 1
-                and self.padding_mode == "zeros"
-                and isinstance(self.padding, tuple) and x.dim() == 4 and x.dtype == weight.dtype
-                and not torch.is_autocast_enabled(x.device.type)):
+        if (
+            x.device.type == "cpu"
+            and torch.is_grad_enabled()
+            and weight.requires_grad
+            and self.groups == 1
+            and self.padding_mode == "zeros"
+            and isinstance(self.padding, tuple)
+            and x.dim() == 4
+            and x.dtype == weight.dtype
+            and not torch.is_autocast_enabled(x.device.type)
+        ):
             if x.shape[-2] * x.shape[-1] <= GEMM_MAX_INPUT_PIXELS:
                 node = get_gradient_edge(weight).node
-                return _GemmGradConv.apply(x, weight, bias, list(self.stride), list(self.padding), list(self.dilation),
-                                           node)
+                return _GemmGradConv.apply(
+                    x, weight, bias, list(self.stride), list(self.padding), list(self.dilation), node
+                )
         return super()._conv_forward(x, weight, bias)

@@ -170,9 +170,18 @@ class _FusedIF(torch.autograd.Function):
         v0t = v0.reshape(-1).contiguous() if isinstance(v0, torch.Tensor) else torch.full_like(flat[0], v0)
         d_seq, s_seq, v = torch.empty_like(x), torch.empty_like(x), torch.empty_like(flat[0])
         np_t = flat.numpy().dtype.type
-        _with_threads("forward", flat.numpy(), v0t.to(x.dtype).numpy(), np_t(threshold),
-                      np_t(0.0 if reset is None else reset), reset is None, not detach, d_seq.view_as(flat).numpy(),
-                      s_seq.view_as(flat).numpy(), v.numpy())
+        _with_threads(
+            "forward",
+            flat.numpy(),
+            v0t.to(x.dtype).numpy(),
+            np_t(threshold),
+            np_t(0.0 if reset is None else reset),
+            reset is None,
+            not detach,
+            d_seq.view_as(flat).numpy(),
+            s_seq.view_as(flat).numpy(),
+            v.numpy(),
+        )
         ctx.save_for_backward(d_seq, s_seq)  # with the reset not detached, d_seq holds the charged voltage h
         ctx.params = (alpha, surrogate_id, reset is None, detach, threshold, reset)
         v = v.view(x.shape[1:])
@@ -184,8 +193,18 @@ class _FusedIF(torch.autograd.Function):
         g = torch.empty_like(d_seq)
         np_t = d_seq.numpy().dtype.type
         flat = lambda t: t.contiguous().view(t.shape[0], -1).numpy()  # noqa: E731
-        _with_threads("backward", flat(g_s), flat(d_seq), flat(s_seq), np_t(math.pi / 2 * alpha), np_t(alpha / 2),
-                      np_t(1), alpha / 2 != 1, soft, g.view(g.shape[0], -1).numpy())
+        _with_threads(
+            "backward",
+            flat(g_s),
+            flat(d_seq),
+            flat(s_seq),
+            np_t(math.pi / 2 * alpha),
+            np_t(alpha / 2),
+            np_t(1),
+            alpha / 2 != 1,
+            soft,
+            g.view(g.shape[0], -1).numpy(),
+        )
         return g
 
     @staticmethod
@@ -193,9 +212,20 @@ class _FusedIF(torch.autograd.Function):
         g = torch.empty_like(h_seq)
         np_t = h_seq.numpy().dtype.type
         flat = lambda t: t.contiguous().view(t.shape[0], -1).numpy()  # noqa: E731
-        _with_threads("backward_reset", flat(g_s.to(h_seq.dtype)), flat(h_seq), flat(s_seq), np_t(threshold),
-                      np_t(0.0 if reset is None else reset), np_t(math.pi / 2 * alpha), np_t(alpha / 2), np_t(1),
-                      alpha / 2 != 1, soft, g.view(g.shape[0], -1).numpy())
+        _with_threads(
+            "backward_reset",
+            flat(g_s.to(h_seq.dtype)),
+            flat(h_seq),
+            flat(s_seq),
+            np_t(threshold),
+            np_t(0.0 if reset is None else reset),
+            np_t(math.pi / 2 * alpha),
+            np_t(alpha / 2),
+            np_t(1),
+            alpha / 2 != 1,
+            soft,
+            g.view(g.shape[0], -1).numpy(),
+        )
         return g
 
     @staticmethod
@@ -204,8 +234,11 @@ class _FusedIF(torch.autograd.Function):
         alpha, surrogate_id, soft, detach, threshold, reset = ctx.params
         T = d_seq.shape[0]
         if not detach:  # only built when fusable(): compiled loops, ATan
-            g = (torch.zeros_like(d_seq) if g_s is None else
-                 _FusedIF._backward_reset(d_seq, s_seq, g_s, alpha, soft, threshold, reset))
+            g = (
+                torch.zeros_like(d_seq)
+                if g_s is None
+                else _FusedIF._backward_reset(d_seq, s_seq, g_s, alpha, soft, threshold, reset)
+            )
             return g, (g[0].clone() if ctx.needs_input_grad[1] else None), None, None, None, None, None
         if g_s is not None and surrogate_id == 1 and _compiled(d_seq) and g_s.dtype == d_seq.dtype:
             g = _FusedIF._backward_compiled(d_seq, s_seq, g_s, alpha, soft)
@@ -253,15 +286,22 @@ class FusedIFNode(sj_neuron.IFNode):
     """
 
     def multi_step_forward(self, x_seq: torch.Tensor, *args, **kwargs):
-        if (args or kwargs or x_seq.device.type != "cpu" or x_seq.dtype not in (torch.float32, torch.float64)
-                or not fusable(self)):  # GPUs keep SpikingJelly's kernels; the audit may swap in other surrogates
+        if (
+            args
+            or kwargs
+            or x_seq.device.type != "cpu"
+            or x_seq.dtype not in (torch.float32, torch.float64)
+            or not fusable(self)
+        ):  # GPUs keep SpikingJelly's kernels; the audit may swap in other surrogates
             return super().multi_step_forward(x_seq, *args, **kwargs)
         v = self._memories["v"]
         if not isinstance(v, float):  # a float (the reset value) is added as a scalar: same as a filled tensor
             (v,) = self.materialize_states((x_seq,), tuple(self._memories.values()), "m")[:1]
         surrogate_id, alpha = _surrogate_spec(self.surrogate_function)
         reset = None if self.v_reset is None else float(self.v_reset)
-        spikes, v = _FusedIF.apply(x_seq, v, float(self.v_threshold), reset, alpha, surrogate_id, bool(self.detach_reset))
+        spikes, v = _FusedIF.apply(
+            x_seq, v, float(self.v_threshold), reset, alpha, surrogate_id, bool(self.detach_reset)
+        )
         self._memories["v"] = v
         self.v_seq = None
         return spikes

@@ -41,7 +41,7 @@ class _Cycle(torch.autograd.Function):
         ctx.K = K
         out = y.new_empty((T, *y.shape[1:]))
         for lo in range(0, T, K):
-            out[lo:lo + K] = y[: min(K, T - lo)]
+            out[lo : lo + K] = y[: min(K, T - lo)]
         return out
 
     @staticmethod
@@ -49,7 +49,7 @@ class _Cycle(torch.autograd.Function):
         K, T = ctx.K, g.shape[0]
         gy = g[:K].clone()
         for lo in range(K, T, K):
-            gy[: min(K, T - lo)] += g[lo:lo + K]
+            gy[: min(K, T - lo)] += g[lo : lo + K]
         return gy, None
 
 
@@ -63,8 +63,12 @@ class StemOnceConv2d(sj_layer.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         period = getattr(self, "period", PERIOD)
-        if (self.step_mode == "m" and x.dim() == 5 and not (x.requires_grad and torch.is_grad_enabled())
-                and planes_repeat(x, period)):
+        if (
+            self.step_mode == "m"
+            and x.dim() == 5
+            and not (x.requires_grad and torch.is_grad_enabled())
+            and planes_repeat(x, period)
+        ):
             return _Cycle.apply(super().forward(x[:period]), x.shape[0])
         return super().forward(x)
 

@@ -101,9 +101,11 @@ def swap_all(model: torch.nn.Module, make):
 
 def describe(modules) -> str:
     """``"snntorch Leaky x2, norse LIFCell"``: what kinds of neurons a list holds (for NotApplicable reasons)."""
+
     def kind(m):
         a, single = adapter_of(m), " (single-step)" if getattr(m, "step_mode", None) == "s" else ""
         return f"{a.LIBRARY if a else 'unknown'} {type(m).__name__}{single}"
+
     return ", ".join(k if c == 1 else f"{k} x{c}" for k, c in Counter(kind(m) for m in modules).items())
 
 
@@ -111,10 +113,12 @@ def keep_forward(fn, strict: bool):
     """``fn`` (a spike function) with the forward replaced by the library's Heaviside: ``x > 0`` (``strict``,
     snnTorch, Norse) or ``x >= 0`` (SpikingJelly). The value is exactly the Heaviside (``s - s.detach()`` is 0),
     the backward is ``fn``'s (the straight-through construction of Bengio et al. 2013)."""
+
     def spike(x):
         s = fn(x)
         h = (x > 0) if strict else (x >= 0)
         return h.to(s.dtype) + (s - s.detach())
+
     spike.snnlib_surrogate = fn
     return spike
 
@@ -126,8 +130,10 @@ def spike_fn_info(fn) -> dict:
     if isinstance(fn, SpikeFn):
         return spike_fn_info(fn.fn)
     if isinstance(fn, torch.nn.Module):
-        return {"name": type(fn).__name__,
-                **{k: float(getattr(fn, k)) for k in ("alpha", "beta") if isinstance(getattr(fn, k, None), (int, float))}}
+        return {
+            "name": type(fn).__name__,
+            **{k: float(getattr(fn, k)) for k in ("alpha", "beta") if isinstance(getattr(fn, k, None), (int, float))},
+        }
     try:
         free = inspect.getclosurevars(fn).nonlocals
     except TypeError:  # a builtin or a callable object

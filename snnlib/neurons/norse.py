@@ -23,6 +23,7 @@ from . import keep_forward, missing, spike_fn_info
 
 try:
     import norse  # noqa: F401  (the package first: its submodules may be cached where it is gone)
+
     _THRESHOLD = importlib.import_module("norse.torch.functional.threshold").threshold
     from norse.torch.module.snn import SNN, SNNCell, SNNRecurrent, SNNRecurrentCell
 except ImportError as e:
@@ -77,9 +78,11 @@ def surrogate(module: torch.nn.Module) -> dict:
 
 def _threshold_dispatch(orig):
     """Norse's ``threshold(x, method, alpha)``, sending swapped neurons' sentinel methods to their spike function."""
+
     def threshold(x, method, alpha):
         fn = _SWAPS.get(method) if isinstance(method, str) else None
         return orig(x, method, alpha) if fn is None else fn(x)
+
     threshold.__wrapped__, threshold.snnlib_dispatch = orig, True
     return threshold
 

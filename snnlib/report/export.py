@@ -39,5 +39,10 @@ def export_all(out=None) -> dict:
         plt.close(fig)
     for name, make in TABLES.items():
         written += plots.save_table(make(), name, out)
-    return {"command": "figures", "profile": places.profile(), "final": {"files": len(written)},
-            "result_file": str(out), "files": [str(p) for p in written]}
+    return {
+        "command": "figures",
+        "profile": places.profile(),
+        "final": {"files": len(written)},
+        "result_file": str(out),
+        "files": [str(p) for p in written],
+    }

@@ -14,14 +14,18 @@ from ..encoding import PhaseEncoder, decode_phase
 from ..probe_runs import authors_probe_result, probe_result, weight_sparsity_result
 from .tables import configs, label, sweep
 
+
 def sparsity(profile: str | None = None, n: int = 200, swap: bool = False) -> pd.DataFrame:
     """Per-op gradient sparsity of every SEW model on ``n`` eval images (Figs. 3/5), cached as JSON.
 
     ``swap=True`` also probes each MaxPool model with its stem pool swapped for AvgPool *on the same
     weights*, which isolates the pooling op's own effect.
     """
-    frames = [pd.DataFrame(probe_result(cfg, n, swap)["rows"]) for cfg in configs(profile).values()
-              if cfg.model.arch.startswith("sew")]
+    frames = [
+        pd.DataFrame(probe_result(cfg, n, swap)["rows"])
+        for cfg in configs(profile).values()
+        if cfg.model.arch.startswith("sew")
+    ]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -32,7 +36,11 @@ def example_attacks(profile: str | None = None, n: int = 6, name: str | None = N
     their first K steps, i.e. the image the perturbed spikes stand for.
     """
     cfgs = configs(profile)
-    cfg = cfgs[name] if name else next(c for c in cfgs.values() if c.model.pool == "max" and c.model.arch.startswith("sew"))
+    cfg = (
+        cfgs[name]
+        if name
+        else next(c for c in cfgs.values() if c.model.pool == "max" and c.model.arch.startswith("sew"))
+    )
     train.ensure_trained(cfg)
     model = load_trained(cfg)
     ds = load_data(cfg, "eval")
@@ -43,8 +51,10 @@ def example_attacks(profile: str | None = None, n: int = 6, name: str | None = N
     for threat in ("standard", "authors"):
         t = attacks.ThreatModel.preset(model, threat)
         g = torch.Generator().manual_seed(cfg.seed)
-        for atk, adv in (("FGSM", attacks.FGSM(t, a.eps)(x, y)),
-                         ("PGD", attacks.PGD(t, a.eps, a.pgd_alpha, a.pgd_steps, generator=g)(x, y))):
+        for atk, adv in (
+            ("FGSM", attacks.FGSM(t, a.eps)(x, y)),
+            ("PGD", attacks.PGD(t, a.eps, a.pgd_alpha, a.pgd_steps, generator=g)(x, y)),
+        ):
             img = adv if t.space == "pixel" else decode_phase(adv, enc.K)
             tag = f"{atk}, {threat}"
             rows[tag], rows[f"|Δ| {tag}"] = img, img - x
@@ -77,8 +87,11 @@ def fig_sparsity_layers(profile: str | None = None):
 
 def authors_probe(profile: str | None = None) -> pd.DataFrame:
     """The authors' probe (:func:`snnlib.authors.probe`) on the profile's SEW-ResNet-18 models, cached as JSON."""
-    frames = [pd.DataFrame(authors_probe_result(cfg)["rows"]).assign(pool=cfg.model.pool)
-              for cfg in configs(profile).values() if cfg.model.arch == "sew_resnet18"]
+    frames = [
+        pd.DataFrame(authors_probe_result(cfg)["rows"]).assign(pool=cfg.model.pool)
+        for cfg in configs(profile).values()
+        if cfg.model.arch == "sew_resnet18"
+    ]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -90,15 +103,19 @@ def _candidates(df: pd.DataFrame, pool: str) -> dict:
     per_neuron = neu.groupby("module")[["zero_in", "zero_in@1e-6"]].mean()
     blocks = per_neuron[per_neuron.index.str.startswith("layer")]
     return {
-        "pool: grad_input zeros": p.zero_in, "pool: grad_output zeros": p.zero_out,
+        "pool: grad_input zeros": p.zero_in,
+        "pool: grad_output zeros": p.zero_out,
         "pool: mean of the input and output lines": (p.zero_in + p.zero_out) / 2,
         "pooling ops (stem + final adaptive avg pool): mean of grad_input": pools.zero_in.mean(),
         "pooling ops: mean of the input and output lines": (pools.zero_in.mean() + pools.zero_out.mean()) / 2,
         "pool: grad_input |g| <= 1e-6": p["zero_in@1e-6"],
-        "IF: mean over all per-step rows": neu.zero_in.mean(), "IF: lowest neuron (mean over steps)": per_neuron.zero_in.min(),
-        "IF in blocks: lowest neuron": blocks.zero_in.min(), "IF in blocks: mean": blocks.zero_in.mean(),
+        "IF: mean over all per-step rows": neu.zero_in.mean(),
+        "IF: lowest neuron (mean over steps)": per_neuron.zero_in.min(),
+        "IF in blocks: lowest neuron": blocks.zero_in.min(),
+        "IF in blocks: mean": blocks.zero_in.mean(),
         "IF in blocks: lowest neuron, |g| <= 1e-6": blocks["zero_in@1e-6"].min(),
-        "all rows: mean of grad_input": d.zero_in.mean()}
+        "all rows: mean of grad_input": d.zero_in.mean(),
+    }
 
 
 def probe_candidates(profile: str | None = None) -> pd.DataFrame:
@@ -107,18 +124,29 @@ def probe_candidates(profile: str | None = None) -> pd.DataFrame:
     df = authors_probe(profile)
     mx, av = _candidates(df, "max"), _candidates(df, "avg") if (df.pool == "avg").any() else {}
     target = {k: (37.88 if k.startswith(("pool", "pooling")) else 29.01) for k in mx}
-    rows = [{"definition": k, "MaxPool model": 100 * v, "AvgPool model": 100 * av.get(k, float("nan")),
-             "paper (MaxPool)": target[k], "paper (AvgPool)": 0.0 if k.startswith(("pool", "pooling")) else 16.52}
-            for k, v in mx.items()]
+    rows = [
+        {
+            "definition": k,
+            "MaxPool model": 100 * v,
+            "AvgPool model": 100 * av.get(k, float("nan")),
+            "paper (MaxPool)": target[k],
+            "paper (AvgPool)": 0.0 if k.startswith(("pool", "pooling")) else 16.52,
+        }
+        for k, v in mx.items()
+    ]
     return pd.DataFrame(rows)
 
 
 def weight_sparsity(profile: str | None = None, n: int = 16) -> pd.DataFrame:
     """Weight-gradient, gradient-times-input and input-gradient sparsity per convolution of the SEW-18 models
     (one training batch of ``n``, BN in train mode), cached as JSON."""
-    frames = [pd.DataFrame(weight_sparsity_result(cfg, n)["rows"]).assign(model=f"{label(cfg)} ({cfg.model.pool})",
-                                                                          pool=cfg.model.pool)
-              for cfg in configs(profile).values() if cfg.model.arch == "sew_resnet18"]
+    frames = [
+        pd.DataFrame(weight_sparsity_result(cfg, n)["rows"]).assign(
+            model=f"{label(cfg)} ({cfg.model.pool})", pool=cfg.model.pool
+        )
+        for cfg in configs(profile).values()
+        if cfg.model.arch == "sew_resnet18"
+    ]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -128,8 +156,11 @@ def closest_candidates(cand: pd.DataFrame) -> dict:
     pool = cand[cand.definition.str.startswith(("pool", "pooling"))]
     neu = cand[cand.definition.str.startswith(("IF", "all"))]
     out = {}
-    for tag, d, col, ref in (("pool", pool, "MaxPool model", "paper (MaxPool)"), ("ifmax", neu, "MaxPool model",
-                             "paper (MaxPool)"), ("ifavg", neu, "AvgPool model", "paper (AvgPool)")):
+    for tag, d, col, ref in (
+        ("pool", pool, "MaxPool model", "paper (MaxPool)"),
+        ("ifmax", neu, "MaxPool model", "paper (MaxPool)"),
+        ("ifavg", neu, "AvgPool model", "paper (AvgPool)"),
+    ):
         row = d.loc[(d[col] - d[ref]).abs().idxmin()]
         out[tag] = {"definition": row.definition, "value": row[col]}
     return out

@@ -69,52 +69,142 @@ def _shape_v2(ev: dict) -> str:
     return _interval_sign(ev["lo"], ev["hi"])
 
 
-RULES: dict[str, tuple[Rule, ...]] = {r[0].claim: r for r in (
-    (Rule("natural", 1, "SEW-18 minus the defended baseline, PGD-7 accuracy, seed-aware 95% interval above 0",
-          lambda ev: _comparison(ev["pgd"]["verdict"]), "stop 18 (quick profile)"),
-     Rule("natural", 2, "the same comparison on the audit's per-image worst case (same images, one audited seed "
-                        "each): SEW-18's exact 95% interval above the defended model's; below: not reproduced",
-          lambda ev: _intervals_apart(ev.get("worst_sew"), ev.get("worst_def")), THIS_TURN,
-          "PGD-7 is an artifact of a weak attack on these models (the audit breaks what it leaves); the medium "
-          "JPEG audits (0.0 % vs 3.2 %) had been seen when this was written")),
-    (Rule("blocks_if", 1, "some IF neuron inside a residual block with at least 5% exact zeros in its input "
-                          "gradient (the paper: 29.01% at its IF neurons)",
-          lambda ev: REPRO if ev["if_zero"] >= 0.05 else NOT, THIS_TURN,
-          "split from the in-block rule; quick (0.00 %) and medium JPEG (0.10 %) had been seen"),),
-    (Rule("blocks", 1, "some in-block op with at least 5% exact zeros in its input gradient",
-          lambda ev: REPRO if ev["zero"] >= 0.05 else NOT, "stop 18 (quick profile)"),
-     Rule("blocks", 2, "the same, not counting dead BN channels (gradient zero on every probed image: zero in any "
-                       "network with such weights, spikes or not)",
-          lambda ev: NOT if ev["zero"] < 0.05 else (f"{NOT} (dead BN channels)" if ev["live"] < 0.05 else REPRO),
-          "commit 30d9a5a (stop 22)",
-          "written after the medium probe had been seen: its 90.77 % sat on 57 of 64 dead channels")),
-    (Rule("pool", 1, "MaxPool input-gradient zeros at least the structural bound, AvgPool's exactly 0",
-          lambda ev: REPRO if ev["max"] >= ev["bound"] - 1e-9 and ev["avg"] == 0 else NOT, "stop 18"),
-     Rule("pool", 2, "MaxPool 3x3/2 leaves at least 75% zeros and AvgPool none, by construction: a description",
-          lambda ev: BY_CONSTRUCTION if ev["max"] >= ev["bound"] - 1e-9 and ev["avg"] == 0 else NOT, THIS_TURN,
-          "version 1 could not fail, so it was a description shown as a verdict")),
-    (Rule("pool_value", 1, "our MaxPool zero fraction within 5 points of the paper's 37.88%",
-          lambda ev: REPRO if abs(ev["max"] - ev["paper"]) <= 0.05 else NOT, THIS_TURN,
-          "split from the pool rule; quick (78.3 %) and medium (76.1 %) had been seen"),),
-    (Rule("tradeoff", 1, "each of the three deltas (clean, FGSM, PGD-7) of the paper's sign, seed-aware 95% "
-                         "interval excluding 0", lambda ev: ev["v1"], "stop 18"),
-     Rule("tradeoff", 2, "version 1 for clean accuracy; the robustness half on the audit's worst case (both "
-                         "models audited): none left in either, not reproduced; else exact intervals apart",
-          lambda ev: ev["clean"] if ev["clean"] != REPRO else _worst_tradeoff(ev), THIS_TURN,
-          "PGD-7 deltas measure a weak attack's artifact; the medium JPEG worst cases (0.0 % both) had been seen")),
-    (Rule("shape", 1, "SEW's share (clean - acc@2/255) / (clean - acc@8/255) minus the defended model's: 95% "
-                      "bootstrap interval (seeds and images) above 0", lambda ev: _interval_sign(ev["lo"], ev["hi"]),
-          "stop 18"),
-     Rule("shape", 2, "version 1, judged only while the defended reference survives the audit (its worst case's "
-                      "exact interval reaches its PGD-7 interval); otherwise cannot tell", _shape_v2, THIS_TURN,
-          "the medium FGSM-RS reference keeps 28.2 % under PGD-7 but 3.2 % under the audit")),
-    (Rule("audit", 1, "worst case over the audit suite not below PGD-7 (exact one-sided McNemar, p < 0.05)",
-          lambda ev: REPRO if ev["p"] >= stats.ALPHA else f"{NOT} ({ev['cause']})", "stop 18"),
-     Rule("audit", 2, "the suite's per-image worst case contains PGD-7 by construction, and a deterministic model's "
-                      "broken image is proof: reproduced only if the suite breaks no image that PGD-7 leaves",
-          lambda ev: REPRO if ev["extra"] == 0 else f"{NOT} ({ev['cause']})", THIS_TURN,
-          "McNemar treats a nested pair as if either could win; the count and its exact interval are the evidence")),
-)}
+RULES: dict[str, tuple[Rule, ...]] = {
+    r[0].claim: r
+    for r in (
+        (
+            Rule(
+                "natural",
+                1,
+                "SEW-18 minus the defended baseline, PGD-7 accuracy, seed-aware 95% interval above 0",
+                lambda ev: _comparison(ev["pgd"]["verdict"]),
+                "stop 18 (quick profile)",
+            ),
+            Rule(
+                "natural",
+                2,
+                "the same comparison on the audit's per-image worst case (same images, one audited seed "
+                "each): SEW-18's exact 95% interval above the defended model's; below: not reproduced",
+                lambda ev: _intervals_apart(ev.get("worst_sew"), ev.get("worst_def")),
+                THIS_TURN,
+                "PGD-7 is an artifact of a weak attack on these models (the audit breaks what it leaves); the medium "
+                "JPEG audits (0.0 % vs 3.2 %) had been seen when this was written",
+            ),
+        ),
+        (
+            Rule(
+                "blocks_if",
+                1,
+                "some IF neuron inside a residual block with at least 5% exact zeros in its input "
+                "gradient (the paper: 29.01% at its IF neurons)",
+                lambda ev: REPRO if ev["if_zero"] >= 0.05 else NOT,
+                THIS_TURN,
+                "split from the in-block rule; quick (0.00 %) and medium JPEG (0.10 %) had been seen",
+            ),
+        ),
+        (
+            Rule(
+                "blocks",
+                1,
+                "some in-block op with at least 5% exact zeros in its input gradient",
+                lambda ev: REPRO if ev["zero"] >= 0.05 else NOT,
+                "stop 18 (quick profile)",
+            ),
+            Rule(
+                "blocks",
+                2,
+                "the same, not counting dead BN channels (gradient zero on every probed image: zero in any "
+                "network with such weights, spikes or not)",
+                lambda ev: NOT if ev["zero"] < 0.05 else (f"{NOT} (dead BN channels)" if ev["live"] < 0.05 else REPRO),
+                "commit 30d9a5a (stop 22)",
+                "written after the medium probe had been seen: its 90.77 % sat on 57 of 64 dead channels",
+            ),
+        ),
+        (
+            Rule(
+                "pool",
+                1,
+                "MaxPool input-gradient zeros at least the structural bound, AvgPool's exactly 0",
+                lambda ev: REPRO if ev["max"] >= ev["bound"] - 1e-9 and ev["avg"] == 0 else NOT,
+                "stop 18",
+            ),
+            Rule(
+                "pool",
+                2,
+                "MaxPool 3x3/2 leaves at least 75% zeros and AvgPool none, by construction: a description",
+                lambda ev: BY_CONSTRUCTION if ev["max"] >= ev["bound"] - 1e-9 and ev["avg"] == 0 else NOT,
+                THIS_TURN,
+                "version 1 could not fail, so it was a description shown as a verdict",
+            ),
+        ),
+        (
+            Rule(
+                "pool_value",
+                1,
+                "our MaxPool zero fraction within 5 points of the paper's 37.88%",
+                lambda ev: REPRO if abs(ev["max"] - ev["paper"]) <= 0.05 else NOT,
+                THIS_TURN,
+                "split from the pool rule; quick (78.3 %) and medium (76.1 %) had been seen",
+            ),
+        ),
+        (
+            Rule(
+                "tradeoff",
+                1,
+                "each of the three deltas (clean, FGSM, PGD-7) of the paper's sign, seed-aware 95% "
+                "interval excluding 0",
+                lambda ev: ev["v1"],
+                "stop 18",
+            ),
+            Rule(
+                "tradeoff",
+                2,
+                "version 1 for clean accuracy; the robustness half on the audit's worst case (both "
+                "models audited): none left in either, not reproduced; else exact intervals apart",
+                lambda ev: ev["clean"] if ev["clean"] != REPRO else _worst_tradeoff(ev),
+                THIS_TURN,
+                "PGD-7 deltas measure a weak attack's artifact; the medium JPEG worst cases (0.0 % both) had been seen",
+            ),
+        ),
+        (
+            Rule(
+                "shape",
+                1,
+                "SEW's share (clean - acc@2/255) / (clean - acc@8/255) minus the defended model's: 95% "
+                "bootstrap interval (seeds and images) above 0",
+                lambda ev: _interval_sign(ev["lo"], ev["hi"]),
+                "stop 18",
+            ),
+            Rule(
+                "shape",
+                2,
+                "version 1, judged only while the defended reference survives the audit (its worst case's "
+                "exact interval reaches its PGD-7 interval); otherwise cannot tell",
+                _shape_v2,
+                THIS_TURN,
+                "the medium FGSM-RS reference keeps 28.2 % under PGD-7 but 3.2 % under the audit",
+            ),
+        ),
+        (
+            Rule(
+                "audit",
+                1,
+                "worst case over the audit suite not below PGD-7 (exact one-sided McNemar, p < 0.05)",
+                lambda ev: REPRO if ev["p"] >= stats.ALPHA else f"{NOT} ({ev['cause']})",
+                "stop 18",
+            ),
+            Rule(
+                "audit",
+                2,
+                "the suite's per-image worst case contains PGD-7 by construction, and a deterministic model's "
+                "broken image is proof: reproduced only if the suite breaks no image that PGD-7 leaves",
+                lambda ev: REPRO if ev["extra"] == 0 else f"{NOT} ({ev['cause']})",
+                THIS_TURN,
+                "McNemar treats a nested pair as if either could win; the count and its exact interval are the evidence",
+            ),
+        ),
+    )
+}
 
 
 def rule(claim: str, version: int | None = None) -> Rule:
@@ -124,8 +214,9 @@ def rule(claim: str, version: int | None = None) -> Rule:
     versions = {r.version: r for r in RULES[claim]}
     v = max(versions) if version is None else version
     if v not in versions:
-        raise SnnlibError(f"claim {claim!r} has no rule version {version!r}; versions: "
-                          f"{', '.join(map(str, sorted(versions)))}")
+        raise SnnlibError(
+            f"claim {claim!r} has no rule version {version!r}; versions: {', '.join(map(str, sorted(versions)))}"
+        )
     return versions[v]
 
 
@@ -133,11 +224,19 @@ def judge(claim: str, evidence: dict) -> dict:
     """The latest verdict and rule text, and the verdict under every version (``v1: ...; v2: ...``)."""
     latest = rule(claim)
     every = [(r.version, r.decide(evidence)) for r in RULES[claim]]
-    return {"verdict": latest.decide(evidence), "rule": f"v{latest.version}: {latest.text}",
-            "by version": "; ".join(f"v{v}: {d}" for v, d in every)}
+    return {
+        "verdict": latest.decide(evidence),
+        "rule": f"v{latest.version}: {latest.text}",
+        "by version": "; ".join(f"v{v}: {d}" for v, d in every),
+    }
 
 
 def history() -> pd.DataFrame:
     """Every rule version: claim, version, text, when it was written, and why it changed."""
-    return pd.DataFrame([{"claim": r.claim, "version": r.version, "rule": r.text, "since": r.since, "why": r.why}
-                         for rs in RULES.values() for r in rs])
+    return pd.DataFrame(
+        [
+            {"claim": r.claim, "version": r.version, "rule": r.text, "since": r.since, "why": r.why}
+            for rs in RULES.values()
+            for r in rs
+        ]
+    )

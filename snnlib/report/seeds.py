@@ -31,8 +31,10 @@ def shape(ps: dict) -> float:
 def shape_outcomes(cfg: config.Config) -> list[dict]:
     """Per seed: per-image clean, PGD at 2/255 and PGD at the config's eps (standard threat)."""
     e2, e8 = 2 / 255, cfg.attack.eps
-    return [{"clean": a["clean"], "pgd2": b["pgd"], "pgd8": a["pgd"]}
-            for a, b in zip(seed_outcomes(cfg, eps=e8), seed_outcomes(cfg, eps=e2))]
+    return [
+        {"clean": a["clean"], "pgd2": b["pgd"], "pgd8": a["pgd"]}
+        for a, b in zip(seed_outcomes(cfg, eps=e8), seed_outcomes(cfg, eps=e2))
+    ]
 
 
 def own_df(profile: str) -> int:
@@ -80,10 +82,17 @@ def write_borrowed(source: str, target: str | None = None) -> dict:
         raise SnnlibError(f"profile {source!r} has no config with seed replicates to borrow a variance from")
     with results.only_cached():
         var = {k: own(source, k) for k in (*KEYS, "shape")}
-    out = {"kind": "seed-variance", "source_profile": source, "target_profile": target, "threat": "standard",
-           "models": [c.name for c in multi], "n_seeds": sorted({1 + len(c.replicates) for c in multi}),
-           "variance": var, "sd_points": {k: (100 * v ** 0.5 if k in KEYS and v is not None else None) for k, v in var.items()},
-           "env": results.environment()}
+    out = {
+        "kind": "seed-variance",
+        "source_profile": source,
+        "target_profile": target,
+        "threat": "standard",
+        "models": [c.name for c in multi],
+        "n_seeds": sorted({1 + len(c.replicates) for c in multi}),
+        "variance": var,
+        "sd_points": {k: (100 * v**0.5 if k in KEYS and v is not None else None) for k, v in var.items()},
+        "env": results.environment(),
+    }
     results.write_json(places.results_dir(target) / FILE, out)
     return out
 
@@ -96,12 +105,17 @@ def borrowed_var(profile: str, key: str) -> tuple[float, str, int] | None:
     b = borrowed(profile)
     if b is None or b["variance"].get(key) is None:
         return None
-    return (b["variance"][key], f"borrowed from the {b['source_profile']} profile ({'/'.join(map(str, b['n_seeds']))} "
-            f"seeds each of {', '.join(b['models'])}; see {FILE})", len(b["models"]) * (min(b["n_seeds"]) - 1))
+    return (
+        b["variance"][key],
+        f"borrowed from the {b['source_profile']} profile ({'/'.join(map(str, b['n_seeds']))} "
+        f"seeds each of {', '.join(b['models'])}; see {FILE})",
+        len(b["models"]) * (min(b["n_seeds"]) - 1),
+    )
 
 
-def compare_models(cfg_a, cfg_b, key: str, expected: int, threat: str = "standard", profile=None,
-                   variance: tuple | None = None) -> dict:
+def compare_models(
+    cfg_a, cfg_b, key: str, expected: int, threat: str = "standard", profile=None, variance: tuple | None = None
+) -> dict:
     """:func:`snnlib.stats.model_comparison` of one accuracy of two configs (all their seeds), a minus b, with the
     profile's pooled seed variance, or a borrowed one (:mod:`.seeds`); ``variance=(var, source, df)`` overrides it."""
     a = [ps[key] for ps in seed_outcomes(cfg_a, threat)]
@@ -128,21 +142,45 @@ def pooling_deltas(profile: str | None = None, borrowed_variance: bool = False) 
     p2, p3 = paper.table("2"), paper.table("3")
     for _, r3 in p3.iterrows():
         r2 = p2[(p2.dataset == r3.dataset) & (p2.model == r3.model)].iloc[0]
-        rows.append({"dataset": r3.dataset, "model": r3.model, "source": "paper", "seeds": "1 (unstated)",
-                     "seed variance": "not reported",
-                     **{f"Δ{k}": r3[k] - r2[k] for k in ("clean", "fgsm", "pgd")}})
+        rows.append(
+            {
+                "dataset": r3.dataset,
+                "model": r3.model,
+                "source": "paper",
+                "seeds": "1 (unstated)",
+                "seed variance": "not reported",
+                **{f"Δ{k}": r3[k] - r2[k] for k in ("clean", "fgsm", "pgd")},
+            }
+        )
     by = {(c.data.dataset, c.model.arch, c.model.pool): c for c in configs(profile).values()}
     for (ds, arch, pool), cfg in by.items():
         if pool != "avg" or (ds, arch, "max") not in by:
             continue
         mx = by[(ds, arch, "max")]
-        row = {"dataset": ds, "model": ARCH_LABEL[arch], "source": f"ours: {THREAT_LABEL['standard']}",
-               "seeds": f"{1 + len(cfg.replicates)} vs {1 + len(mx.replicates)}"}
+        row = {
+            "dataset": ds,
+            "model": ARCH_LABEL[arch],
+            "source": f"ours: {THREAT_LABEL['standard']}",
+            "seeds": f"{1 + len(cfg.replicates)} vs {1 + len(mx.replicates)}",
+        }
         for k, sign in (("clean", +1), ("fgsm", -1), ("pgd", -1)):
-            c = compare_models(cfg, mx, k, sign, profile=profile,
-                               variance=borrowed_var(profile or config.profile(), k) if borrowed_variance else None)
-            row.update({f"Δ{k}": 100 * c["diff"], f"Δ{k} lo": 100 * c["lo"], f"Δ{k} hi": 100 * c["hi"],
-                        f"Δ{k} verdict": c["verdict"], f"Δ{k} mde": 100 * c["mde"]})
+            c = compare_models(
+                cfg,
+                mx,
+                k,
+                sign,
+                profile=profile,
+                variance=borrowed_var(profile or config.profile(), k) if borrowed_variance else None,
+            )
+            row.update(
+                {
+                    f"Δ{k}": 100 * c["diff"],
+                    f"Δ{k} lo": 100 * c["lo"],
+                    f"Δ{k} hi": 100 * c["hi"],
+                    f"Δ{k} verdict": c["verdict"],
+                    f"Δ{k} mde": 100 * c["mde"],
+                }
+            )
         rows.append({**row, "seed variance": seed_note(c)})
     return pd.DataFrame(rows)
 
@@ -150,18 +188,29 @@ def pooling_deltas(profile: str | None = None, borrowed_variance: bool = False) 
 def sensitivity_text(profile: str, own_row, alt_row) -> str:
     """One paragraph (Markdown): Table 3's deltas with the profile's own seed variance against the borrowed one."""
     b, name = borrowed(profile), {"clean": "clean", "fgsm": "FGSM", "pgd": "PGD"}
+
     def sd(v):
         return 100 * v**0.5
 
     own_sd = " / ".join(f"{sd(own(profile, k)):.1f}" for k in KEYS)
     lent_sd = " / ".join(f"{sd(b['variance'][k]):.1f}" for k in KEYS)
-    parts = [f"{name[k]} {alt_row[f'Δ{k}']:+.1f} [{alt_row[f'Δ{k} lo']:+.1f}, {alt_row[f'Δ{k} hi']:+.1f}] "
-             f"({alt_row[f'Δ{k} verdict']}; with its own: {own_row[f'Δ{k} verdict']})" for k in KEYS]
+    parts = [
+        f"{name[k]} {alt_row[f'Δ{k}']:+.1f} [{alt_row[f'Δ{k} lo']:+.1f}, {alt_row[f'Δ{k} hi']:+.1f}] "
+        f"({alt_row[f'Δ{k} verdict']}; with its own: {own_row[f'Δ{k} verdict']})"
+        for k in KEYS
+    ]
     changed = [name[k] for k in KEYS if alt_row[f"Δ{k} verdict"] != own_row[f"Δ{k} verdict"]]
-    return ("**Sensitivity to the seed variance.** This profile's own between-seed variance rests on "
-            f"{own_row.seeds} seeds (SD {own_sd} points for clean / "
-            f"FGSM / PGD), so it is itself a rough estimate. With the {b['source_profile']} profile's instead (SD "
-            f"{lent_sd}; `{FILE}`) the deltas read: "
-            + "; ".join(parts) + ". "
-            + (f"The verdict on {', '.join(changed)} therefore depends on which seed variance is right; more seeds "
-               "would settle it." if changed else "No verdict depends on that choice."))
+    return (
+        "**Sensitivity to the seed variance.** This profile's own between-seed variance rests on "
+        f"{own_row.seeds} seeds (SD {own_sd} points for clean / "
+        f"FGSM / PGD), so it is itself a rough estimate. With the {b['source_profile']} profile's instead (SD "
+        f"{lent_sd}; `{FILE}`) the deltas read: "
+        + "; ".join(parts)
+        + ". "
+        + (
+            f"The verdict on {', '.join(changed)} therefore depends on which seed variance is right; more seeds "
+            "would settle it."
+            if changed
+            else "No verdict depends on that choice."
+        )
+    )

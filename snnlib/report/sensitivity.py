@@ -15,8 +15,11 @@ import pandas as pd
 from .. import config, experiments, paper, results, stats
 from .tables import ARCH_LABEL, configs
 
-ORDER_LABEL = {"dataset 64": "dataset order (class-sorted), 64", "shuffled 64": "shuffled, 64",
-               "shuffled 16": "shuffled, 16 (authors' loader)"}
+ORDER_LABEL = {
+    "dataset 64": "dataset order (class-sorted), 64",
+    "shuffled 64": "shuffled, 64",
+    "shuffled 16": "shuffled, 16 (authors' loader)",
+}
 
 
 def sensitivity_models(profile: str | None = None) -> list[config.Config]:
@@ -57,9 +60,17 @@ def sensitivity_table(profile: str | None = None) -> pd.DataFrame:
             continue
         for r in found:
             q = ratio(r["clean"], r["pgd"])
-            rows.append({"model": cfg.name, "eps": f"{r['eps'] * 255:.0f}/255", "batches": ORDER_LABEL[r["batching"]],
-                         "BN leak": "yes" if r["leak"] else "no", "n": len(r["clean"]),
-                         "clean %": 100 * float(np.mean(r["clean"])), "PGD %": 100 * float(np.mean(r["pgd"])),
-                         "PGD/clean": f"{q['ratio']:.2f} [{q['lo']:.2f}, {q['hi']:.2f}]",
-                         "paper PGD/clean": _paper_ratio(cfg)})
+            rows.append(
+                {
+                    "model": cfg.name,
+                    "eps": f"{r['eps'] * 255:.0f}/255",
+                    "batches": ORDER_LABEL[r["batching"]],
+                    "BN leak": "yes" if r["leak"] else "no",
+                    "n": len(r["clean"]),
+                    "clean %": 100 * float(np.mean(r["clean"])),
+                    "PGD %": 100 * float(np.mean(r["pgd"])),
+                    "PGD/clean": f"{q['ratio']:.2f} [{q['lo']:.2f}, {q['hi']:.2f}]",
+                    "paper PGD/clean": _paper_ratio(cfg),
+                }
+            )
     return pd.DataFrame(rows)

@@ -32,8 +32,11 @@ def defended_reference(profile: str | None = None) -> config.Config | None:
     """The defended model the claims compare against: a PGD-trained one (Madry et al. 2018) once it is trained,
     else the first defended config (FGSM-RS), else None."""
     cands = list(by_role(profile, "defended").values())
-    pgd = [c for c in cands if c.train.adversarial.method == "pgd"
-           and (results.run_dir(c, profile) / "train.json").exists()]
+    pgd = [
+        c
+        for c in cands
+        if c.train.adversarial.method == "pgd" and (results.run_dir(c, profile) / "train.json").exists()
+    ]
     return (pgd or cands or [None])[0]
 
 
@@ -79,7 +82,9 @@ def evaluation(cfg: config.Config, threat: str = "standard", sweep: bool | str |
     return experiments.evaluate(experiments.eval_config(cfg, threat, sweep=sweep))
 
 
-def outcomes(cfg: config.Config, threat: str = "standard", eps: float | None = None, sweep: bool | str | None = None) -> dict:
+def outcomes(
+    cfg: config.Config, threat: str = "standard", eps: float | None = None, sweep: bool | str | None = None
+) -> dict:
     """Per-image outcomes ``{clean, fgsm, pgd}`` of one evaluation (at ``eps``, default the config's)."""
     r = evaluation(cfg, threat, sweep)
     e = r["final"]["eps"] if eps is None else float(eps)
@@ -109,10 +114,20 @@ def evaluations(profile: str | None = None, threats=THREATS) -> pd.DataFrame:
     for name, cfg in configs(profile).items():
         tr = train.ensure_trained(cfg)
         for threat in threats:
-            rows.append({"config": name, "model": label(cfg), "dataset": cfg.data.dataset, "pool": cfg.model.pool,
-                         "threat": threat, **_acc_cells(outcomes(cfg, threat)),
-                         "test_acc": 100 * tr["final"]["test_acc_best"], "n_test": tr["data"]["n_test"],
-                         "n_train": tr["data"]["n_train"], "scale": scale(cfg)})
+            rows.append(
+                {
+                    "config": name,
+                    "model": label(cfg),
+                    "dataset": cfg.data.dataset,
+                    "pool": cfg.model.pool,
+                    "threat": threat,
+                    **_acc_cells(outcomes(cfg, threat)),
+                    "test_acc": 100 * tr["final"]["test_acc_best"],
+                    "n_test": tr["data"]["n_test"],
+                    "n_train": tr["data"]["n_train"],
+                    "scale": scale(cfg),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -132,8 +147,16 @@ def _ci_text(v, lo, hi, n=None):
 def _ours(ev: pd.DataFrame, threat: str) -> pd.DataFrame:
     d = ev[ev.threat == threat]
     cell = {k: [_ci_text(*t) for t in zip(d[k], d[f"{k}_lo"], d[f"{k}_hi"])] for k in ("clean", "fgsm", "pgd")}
-    return pd.DataFrame({"dataset": d.dataset, "model": d.model, "kind": "ours: " + THREAT_LABEL[threat], **cell,
-                         "pool": d.pool, "n_eval": d.n_eval})
+    return pd.DataFrame(
+        {
+            "dataset": d.dataset,
+            "model": d.model,
+            "kind": "ours: " + THREAT_LABEL[threat],
+            **cell,
+            "pool": d.pool,
+            "n_eval": d.n_eval,
+        }
+    )
 
 
 def paper_vs_ours(which: str, profile: str | None = None) -> pd.DataFrame:
@@ -163,10 +186,19 @@ def sweep(profile: str | None = None, roles=("paper",)) -> pd.DataFrame:
             r = evaluation(cfg, "standard")
             for s in r["sweep"]:
                 for atk in ("fgsm", "pgd"):
-                    rows.append({"model": f"{label(cfg)} ({cfg.model.pool})" + ("" if role == "paper" else f", {role}"),
-                                 "config": cfg.name, "dataset": cfg.data.dataset, "threat": "standard",
-                                 "attack": atk.upper(), "eps": s["eps"], "acc": s[f"{atk}_acc"],
-                                 "clean": r["final"]["clean_acc"], "n": r["data"]["n_eval"]})
+                    rows.append(
+                        {
+                            "model": f"{label(cfg)} ({cfg.model.pool})" + ("" if role == "paper" else f", {role}"),
+                            "config": cfg.name,
+                            "dataset": cfg.data.dataset,
+                            "threat": "standard",
+                            "attack": atk.upper(),
+                            "eps": s["eps"],
+                            "acc": s[f"{atk}_acc"],
+                            "clean": r["final"]["clean_acc"],
+                            "n": r["data"]["n_eval"],
+                        }
+                    )
     return pd.DataFrame(rows)
 
 
@@ -205,8 +237,17 @@ def controls_table(profile: str | None = None) -> pd.DataFrame:
     for cfg in cfgs:
         train.ensure_trained(cfg)
         ps = outcomes(cfg)
-        rows.append({"model": cfg.name, "role": cfg.role, "n (evaluation)": len(ps["clean"]), "clean": _fmt(ps["clean"]),
-                     "FGSM": _fmt(ps["fgsm"]), "PGD-7": _fmt(ps["pgd"]), **_audit_cells(cfg)})
+        rows.append(
+            {
+                "model": cfg.name,
+                "role": cfg.role,
+                "n (evaluation)": len(ps["clean"]),
+                "clean": _fmt(ps["clean"]),
+                "FGSM": _fmt(ps["fgsm"]),
+                "PGD-7": _fmt(ps["pgd"]),
+                **_audit_cells(cfg),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -218,8 +259,11 @@ def _audit_cells(cfg: config.Config) -> dict:
         a = audit.run_config(cfg)["final"]
     except results.ResultMissing:
         return {"n (audit)": "", "PGD-7 (audit subset)": "not yet audited", "worst case (audit)": "not yet audited"}
-    return {"n (audit)": a["n_eval"], "PGD-7 (audit subset)": stats.fmt_acc(a["pgd7"]).split(" (n")[0],
-            "worst case (audit)": stats.fmt_acc(a["worst"]).split(" (n")[0]}
+    return {
+        "n (audit)": a["n_eval"],
+        "PGD-7 (audit subset)": stats.fmt_acc(a["pgd7"]).split(" (n")[0],
+        "worst case (audit)": stats.fmt_acc(a["worst"]).split(" (n")[0],
+    }
 
 
 def shape_table(profile: str | None = None) -> pd.DataFrame:
@@ -231,8 +275,14 @@ def shape_table(profile: str | None = None) -> pd.DataFrame:
         acc = g.groupby("eps").acc.mean()
         clean = g.clean.iloc[0]
         e_lo, e_hi = acc.index.min(), acc.index.max()
-        rows.append({"model": name, "clean": 100 * clean, **{f"PGD @ {e * 255:.0f}/255": 100 * v for e, v in acc.items()},
-                     "share of the drop at the smallest eps": (clean - acc[e_lo]) / max(clean - acc[e_hi], 1e-9)})
+        rows.append(
+            {
+                "model": name,
+                "clean": 100 * clean,
+                **{f"PGD @ {e * 255:.0f}/255": 100 * v for e, v in acc.items()},
+                "share of the drop at the smallest eps": (clean - acc[e_lo]) / max(clean - acc[e_hi], 1e-9),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -245,9 +295,15 @@ def data_provenance(profile: str | None = None) -> pd.DataFrame:
         for c in config.replicates(cfg):
             f = results.run_dir(c, profile) / "train.json"
             d = results.read_json(f).get("data", {}) if f.exists() else {}
-            rows.append({"model": c.name, "run": c.run_id, "pixels": d.get("pixels", c.data.pixels),
-                         "source": d.get("source", "not trained yet" if not f.exists() else ""),
-                         "sha256": (d.get("sha256") or "")[:16] or "not recorded"})
+            rows.append(
+                {
+                    "model": c.name,
+                    "run": c.run_id,
+                    "pixels": d.get("pixels", c.data.pixels),
+                    "source": d.get("source", "not trained yet" if not f.exists() else ""),
+                    "sha256": (d.get("sha256") or "")[:16] or "not recorded",
+                }
+            )
     return pd.DataFrame(rows)
 
 

@@ -21,6 +21,7 @@ from .seeds import compare_models, pooling_deltas, seed_note
 from .tables import by_role, configs, defended_reference, label
 
 from .rules import CANNOT, NOT, REPRO, UNTESTABLE
+
 PROFILE_ORDER = ("quick", "medium", "paper")
 
 
@@ -40,12 +41,15 @@ class _Models:
 def _titled(title: str):
     """Give a claim function its title (``fn.title``), put into every row it returns; a claim whose results are
     missing is still listed under it."""
+
     def wrap(fn):
         def claim(m):
             row = fn(m)
             return None if row is None else {"claim": title, **row}
+
         claim.__name__, claim.__doc__, claim.title = fn.__name__, fn.__doc__, title
         return claim
+
     return wrap
 
 
@@ -78,19 +82,23 @@ def _pct(c, k="diff"):
 
 
 def _cmp_text(c) -> str:
-    return (f"{_pct(c)} points [{_pct(c, 'lo')}, {_pct(c, 'hi')}] (seeds {c['n_seeds'][0]} vs {c['n_seeds'][1]}, "
-            f"n={c['n_images']}; smallest detectable {100 * c['mde']:.1f}; {seed_note(c)})")
+    return (
+        f"{_pct(c)} points [{_pct(c, 'lo')}, {_pct(c, 'hi')}] (seeds {c['n_seeds'][0]} vs {c['n_seeds'][1]}, "
+        f"n={c['n_images']}; smallest detectable {100 * c['mde']:.1f}; {seed_note(c)})"
+    )
 
 
-@_titled('Undefended SEW-ResNet reaches PGD accuracy comparable to defended SNNs (Tables 1-2)')
+@_titled("Undefended SEW-ResNet reaches PGD accuracy comparable to defended SNNs (Tables 1-2)")
 def claim_natural_robustness(m: _Models) -> dict:
     """Tables 1-2: undefended SEW-ResNets reach PGD accuracy comparable to defended SNNs. Tested against a
     defended baseline and the undefended ANN twin under the identical attack, on the same images."""
     p2 = paper.table("2").set_index(["dataset", "model"])
     sew_p, rat = p2.loc[("cifar10", "SEW-ResNet18")], p2.loc[("cifar10", "SNN-RAT WRN-16 (Ding et al., 2022)")]
-    row = {"paper": f"PGD {sew_p.pgd:.2f}% vs SNN-RAT WRN-16 {rat.pgd:.2f}% (context, other code: PGD/clean "
-                    f"{sew_p.pgd / sew_p.clean:.2f} vs {rat.pgd / rat.clean:.2f})",
-           "rule": "SEW-18 minus the defended baseline, PGD-7 accuracy, seed-aware 95% interval above 0"}
+    row = {
+        "paper": f"PGD {sew_p.pgd:.2f}% vs SNN-RAT WRN-16 {rat.pgd:.2f}% (context, other code: PGD/clean "
+        f"{sew_p.pgd / sew_p.clean:.2f} vs {rat.pgd / rat.clean:.2f})",
+        "rule": "SEW-18 minus the defended baseline, PGD-7 accuracy, seed-aware 95% interval above 0",
+    }
     if m.defended is None:
         return {**row, "ours": "no defended baseline in this profile", "verdict": UNTESTABLE}
     c = compare_models(m.sew, m.defended, "pgd", +1, profile=m.profile)
@@ -99,8 +107,17 @@ def claim_natural_robustness(m: _Models) -> dict:
         a = compare_models(m.sew, m.ann, "pgd", +1, profile=m.profile)
         extra = f"; minus the ANN twin {_pct(a)} [{_pct(a, 'lo')}, {_pct(a, 'hi')}]"
     w = worst_cases(m.sew, m.defended)
-    text = "" if w is None else ("; worst case over the audit suite: SEW-18 " + stats.fmt_acc(w[0]) + " vs defended "
-                                 + stats.fmt_acc(w[1]) + f" ({label(m.defended)})")
+    text = (
+        ""
+        if w is None
+        else (
+            "; worst case over the audit suite: SEW-18 "
+            + stats.fmt_acc(w[0])
+            + " vs defended "
+            + stats.fmt_acc(w[1])
+            + f" ({label(m.defended)})"
+        )
+    )
     ev = {"pgd": c, "worst_sew": w and w[0], "worst_def": w and w[1]}
     return {**row, "ours": f"SEW-18 minus defended: {_cmp_text(c)}{extra}{text}", **rules.judge("natural", ev)}
 
@@ -112,21 +129,28 @@ def worst_cases(*cfgs) -> tuple | None:
     return None if any(f is None for f in finals) else tuple(f["worst"] for f in finals)
 
 
-@_titled('Spiking-ResNet lacks this resilience (Table 1)')
+@_titled("Spiking-ResNet lacks this resilience (Table 1)")
 def claim_spiking_lacks(m: _Models) -> dict | None:
     """Table 1: Spiking-ResNets lack the resilience. The paper's own depth-18 rows contradict its rule."""
     if m.spk is None:
         return None
     t1 = paper.table("1").set_index("model")
-    keep = {d: (t1.loc[f"SEW-ResNet{d}"].pgd / t1.loc[f"SEW-ResNet{d}"].clean,
-                t1.loc[f"Spiking-ResNet{d}"].pgd / t1.loc[f"Spiking-ResNet{d}"].clean) for d in ("18", "34", "50")}
+    keep = {
+        d: (
+            t1.loc[f"SEW-ResNet{d}"].pgd / t1.loc[f"SEW-ResNet{d}"].clean,
+            t1.loc[f"Spiking-ResNet{d}"].pgd / t1.loc[f"Spiking-ResNet{d}"].clean,
+        )
+        for d in ("18", "34", "50")
+    }
     c = compare_models(m.sew, m.spk, "pgd", +1, profile=m.profile)
-    return {"paper": "PGD/clean SEW vs Spiking: " + ", ".join(f"{d}: {a:.2f} vs {b:.2f}" for d, (a, b) in keep.items()),
-            "ours": f"depth 18, SEW minus Spiking PGD-7 accuracy {_cmp_text(c)} (context only)",
-            "verdict": UNTESTABLE,
-            "rule": "the claim concerns depths 34 and 50; at depth 18 the paper's own rows contradict it in the PGD/clean "
-                    "ratio (not in absolute PGD: 13.47 vs 11.15), and this "
-                    "profile has only depth-18 models"}
+    return {
+        "paper": "PGD/clean SEW vs Spiking: " + ", ".join(f"{d}: {a:.2f} vs {b:.2f}" for d, (a, b) in keep.items()),
+        "ours": f"depth 18, SEW minus Spiking PGD-7 accuracy {_cmp_text(c)} (context only)",
+        "verdict": UNTESTABLE,
+        "rule": "the claim concerns depths 34 and 50; at depth 18 the paper's own rows contradict it in the PGD/clean "
+        "ratio (not in absolute PGD: 13.47 vs 11.15), and this "
+        "profile has only depth-18 models",
+    }
 
 
 def _stem_sparsity(m: _Models):
@@ -147,8 +171,12 @@ def block_zeros(profile: str | None = None) -> dict:
     if not len(mx):
         return {"zero": 0.0, "module": None, "op": None, "if_zero": 0.0, "live": 0.0, "live_module": None}
     top = mx.loc[mx.zero_frac.idxmax()]
-    out = {"zero": float(top.zero_frac), "module": top.module, "op": top.op,
-           "if_zero": float(mx[mx.op == "IF neuron"].zero_frac.max()) if (mx.op == "IF neuron").any() else 0.0}
+    out = {
+        "zero": float(top.zero_frac),
+        "module": top.module,
+        "op": top.op,
+        "if_zero": float(mx[mx.op == "IF neuron"].zero_frac.max()) if (mx.op == "IF neuron").any() else 0.0,
+    }
     dead = mx["dead_frac"] if "dead_frac" in mx and mx["dead_frac"].notna().any() else None
     if top.module_type == "BatchNorm2d" and out["zero"] > 0 or dead is None and (mx.zero_frac > 0).any():
         from ..checkpoints import load_trained
@@ -168,47 +196,66 @@ def block_finding(b: dict) -> str:
     """One paragraph (Markdown) on :func:`block_zeros`: whether Fig. 3's in-block sparsity appears, and on what."""
     verdict = rule_blocks(b["zero"], b.get("live"))
     if verdict == NOT:
-        return ('The paper\'s claim that sparsity "mostly occurs in operations of SEW residual blocks" does **not** '
-                "reproduce at this scale: no op inside a block has even 5 % exact zeros.")
-    dead = (f", where {b['collapsed']} of its {b['channels']} channels have a BN scale below 1e-20 in magnitude"
-            if "collapsed" in b else "")
+        return (
+            'The paper\'s claim that sparsity "mostly occurs in operations of SEW residual blocks" does **not** '
+            "reproduce at this scale: no op inside a block has even 5 % exact zeros."
+        )
+    dead = (
+        f", where {b['collapsed']} of its {b['channels']} channels have a BN scale below 1e-20 in magnitude"
+        if "collapsed" in b
+        else ""
+    )
     if verdict != REPRO:
-        return (f"The largest sits at `{b['module']}` ({b['op']}){dead}. Its zeros sit on dead BatchNorm channels, "
-                "which would be zero in any network with these weights, spiking or not. Set aside, the largest "
-                f"in-block zero fraction is {100 * b['live']:.2f} % (`{b['live_module']}`), so the paper's claim, "
-                "sparsity that comes from spiking, does **not** reproduce at this scale.")
-    return (f"The largest sits at `{b['module']}` ({b['op']}){dead}. An in-block op is sparse at this scale, as the "
-            "paper's rule asks, but " + ("not at a spiking neuron." if b["op"] != "IF neuron" else "at a spiking neuron."))
+        return (
+            f"The largest sits at `{b['module']}` ({b['op']}){dead}. Its zeros sit on dead BatchNorm channels, "
+            "which would be zero in any network with these weights, spiking or not. Set aside, the largest "
+            f"in-block zero fraction is {100 * b['live']:.2f} % (`{b['live_module']}`), so the paper's claim, "
+            "sparsity that comes from spiking, does **not** reproduce at this scale."
+        )
+    return (
+        f"The largest sits at `{b['module']}` ({b['op']}){dead}. An in-block op is sparse at this scale, as the "
+        "paper's rule asks, but " + ("not at a spiking neuron." if b["op"] != "IF neuron" else "at a spiking neuron.")
+    )
 
 
-@_titled('Gradient sparsity at the IF neurons inside SEW residual blocks (Fig. 3: 29.01%)')
+@_titled("Gradient sparsity at the IF neurons inside SEW residual blocks (Fig. 3: 29.01%)")
 def claim_sparsity_if(m: _Models) -> dict:
     b = block_zeros(m.profile)
-    return {"paper": f"{paper.SPARSITY_QUOTED['max']['IF neuron (lowest in residual blocks)']:.2f}% at the IF neurons (the lowest of its in-block ops)",
-            "ours": f"largest zero fraction at any IF neuron inside a block: {100 * b['if_zero']:.2f}%",
-            **rules.judge("blocks_if", b)}
+    return {
+        "paper": f"{paper.SPARSITY_QUOTED['max']['IF neuron (lowest in residual blocks)']:.2f}% at the IF neurons (the lowest of its in-block ops)",
+        "ours": f"largest zero fraction at any IF neuron inside a block: {100 * b['if_zero']:.2f}%",
+        **rules.judge("blocks_if", b),
+    }
 
 
-@_titled('Gradient sparsity occurs mostly inside SEW residual blocks: BN and conv operations (Fig. 3)')
+@_titled("Gradient sparsity occurs mostly inside SEW residual blocks: BN and conv operations (Fig. 3)")
 def claim_sparsity_in_blocks(m: _Models) -> dict:
     b = block_zeros(m.profile)
     z = b["zero"]
     where = "" if z == 0 else f" ({b['module']}, {b['op']})"
     if z >= 0.05 and "collapsed" in b:
-        where += (f"; {b['collapsed']} of its {b['channels']} channels have a BN scale below 1e-20 in magnitude, "
-                  "dead channels whose input gradient is zero whatever the spikes do (weight decay shrinks a scale "
-                  f"that gets no gradient); without them at most {100 * b['live']:.2f}% ({b['live_module']})")
-    return {"paper": "{:.2f}% (IF) to {:.2f}% (max pooling)".format(*paper.SPARSITY_QUOTED["max"].values()),
-            "ours": f"largest zero fraction of any op's input gradient inside a block: {100 * z:.2f}%{where}",
-            **rules.judge("blocks", {**b, "live": b["live"]})}
+        where += (
+            f"; {b['collapsed']} of its {b['channels']} channels have a BN scale below 1e-20 in magnitude, "
+            "dead channels whose input gradient is zero whatever the spikes do (weight decay shrinks a scale "
+            f"that gets no gradient); without them at most {100 * b['live']:.2f}% ({b['live_module']})"
+        )
+    return {
+        "paper": "{:.2f}% (IF) to {:.2f}% (max pooling)".format(*paper.SPARSITY_QUOTED["max"].values()),
+        "ours": f"largest zero fraction of any op's input gradient inside a block: {100 * z:.2f}%{where}",
+        **rules.judge("blocks", {**b, "live": b["live"]}),
+    }
 
 
 def _pool_evidence(m: _Models) -> dict | None:
     _, pool_z = _stem_sparsity(m)
     if "avg" not in pool_z:
         return None
-    return {"max": float(pool_z["max"]), "avg": float(pool_z["avg"]), "bound": 1 - (8 * 8) / (16 * 16),
-            "paper": paper.SPARSITY_QUOTED["max"]["max pooling"] / 100}
+    return {
+        "max": float(pool_z["max"]),
+        "avg": float(pool_z["avg"]),
+        "bound": 1 - (8 * 8) / (16 * 16),
+        "paper": paper.SPARSITY_QUOTED["max"]["max pooling"] / 100,
+    }
 
 
 @_titled("MaxPool's gradient is sparse; AvgPool removes the pooling layer's zeros (Figs. 3/5)")
@@ -216,10 +263,12 @@ def claim_pool_sparsity(m: _Models) -> dict | None:
     ev = _pool_evidence(m)
     if ev is None:
         return None
-    return {"paper": f"{100 * ev['paper']:.2f}% -> {paper.SPARSITY_QUOTED['avg']['pooling']:.0f}%",
-            "ours": f"{100 * ev['max']:.1f}% -> {100 * ev['avg']:.1f}% (MaxPool 3x3/2 on 16x16: only 64 of 256 "
-                    f"positions per map get a gradient, so at least {100 * ev['bound']:.0f}% zeros by construction)",
-            **rules.judge("pool", ev)}
+    return {
+        "paper": f"{100 * ev['paper']:.2f}% -> {paper.SPARSITY_QUOTED['avg']['pooling']:.0f}%",
+        "ours": f"{100 * ev['max']:.1f}% -> {100 * ev['avg']:.1f}% (MaxPool 3x3/2 on 16x16: only 64 of 256 "
+        f"positions per map get a gradient, so at least {100 * ev['bound']:.0f}% zeros by construction)",
+        **rules.judge("pool", ev),
+    }
 
 
 @_titled("The paper's 37.88% zeros at the stem max pooling (Fig. 3)")
@@ -227,14 +276,16 @@ def claim_pool_value(m: _Models) -> dict | None:
     ev = _pool_evidence(m)
     if ev is None:
         return None
-    return {"paper": f"{100 * ev['paper']:.2f}%",
-            "ours": f"{100 * ev['max']:.1f}% zeros in MaxPool's input gradient; a 3x3/2 MaxPool cannot go below "
-                    f"{100 * ev['bound']:.0f}%, so the paper's figure measures something else (it does not say what: "
-                    "perhaps a share of the whole network's zeros, or another layer)",
-            **rules.judge("pool_value", ev)}
+    return {
+        "paper": f"{100 * ev['paper']:.2f}%",
+        "ours": f"{100 * ev['max']:.1f}% zeros in MaxPool's input gradient; a 3x3/2 MaxPool cannot go below "
+        f"{100 * ev['bound']:.0f}%, so the paper's figure measures something else (it does not say what: "
+        "perhaps a share of the whole network's zeros, or another layer)",
+        **rules.judge("pool_value", ev),
+    }
 
 
-@_titled('AvgPool trades robustness for clean accuracy (Table 3)')
+@_titled("AvgPool trades robustness for clean accuracy (Table 3)")
 def claim_tradeoff(m: _Models) -> dict | None:
     if m.sew_avg is None:
         return None
@@ -242,17 +293,26 @@ def claim_tradeoff(m: _Models) -> dict | None:
     pd_ = d[d.source == "paper"]
     r = d[d.source.str.startswith("ours") & (d.dataset == m.ds)].iloc[0]
     w = worst_cases(m.sew, m.sew_avg)
-    ev = {"v1": rule_all(r[f"Δ{k} verdict"] for k in ("clean", "fgsm", "pgd")),
-          "clean": rule_comparison(r["Δclean verdict"]), "worst": w and {"max": w[0], "avg": w[1]}}
+    ev = {
+        "v1": rule_all(r[f"Δ{k} verdict"] for k in ("clean", "fgsm", "pgd")),
+        "clean": rule_comparison(r["Δclean verdict"]),
+        "worst": w and {"max": w[0], "avg": w[1]},
+    }
     worst = "" if w is None else f"; worst case over the audit: max {stats.fmt_acc(w[0])}, avg {stats.fmt_acc(w[1])}"
-    return {"paper": ", ".join(f"Δ{k} {pd_[f'Δ{k}'].min():+.1f}..{pd_[f'Δ{k}'].max():+.1f}" for k in ("clean", "fgsm", "pgd")),
-            "ours": ", ".join(f"Δ{k} {r[f'Δ{k}']:+.1f} [{r[f'Δ{k} lo']:+.1f}, {r[f'Δ{k} hi']:+.1f}] (detectable "
-                              f"{r[f'Δ{k} mde']:.1f})" for k in ("clean", "fgsm", "pgd"))
-                    + f"; seeds {r['seeds']} ({r['seed variance']}){worst}",
-            **rules.judge("tradeoff", ev)}
+    return {
+        "paper": ", ".join(
+            f"Δ{k} {pd_[f'Δ{k}'].min():+.1f}..{pd_[f'Δ{k}'].max():+.1f}" for k in ("clean", "fgsm", "pgd")
+        ),
+        "ours": ", ".join(
+            f"Δ{k} {r[f'Δ{k}']:+.1f} [{r[f'Δ{k} lo']:+.1f}, {r[f'Δ{k} hi']:+.1f}] (detectable {r[f'Δ{k} mde']:.1f})"
+            for k in ("clean", "fgsm", "pgd")
+        )
+        + f"; seeds {r['seeds']} ({r['seed variance']}){worst}",
+        **rules.judge("tradeoff", ev),
+    }
 
 
-@_titled('SEW-ResNet loses relatively more accuracy at small eps than a defended network (Fig. 2)')
+@_titled("SEW-ResNet loses relatively more accuracy at small eps than a defended network (Fig. 2)")
 def claim_eps_shape(m: _Models) -> dict | None:
     """Fig. 2: SEW-ResNet loses relatively more at small eps than the defended network."""
     if m.defended is None:
@@ -260,13 +320,20 @@ def claim_eps_shape(m: _Models) -> dict | None:
     a, b = seeds.shape_outcomes(m.sew), seeds.shape_outcomes(m.defended)
     var, source, df = seeds.seed_var(m.profile, "shape")
     c = stats.bootstrap_comparison(a, b, seeds.shape, seed_var=var, seed_var_source=source, seed_var_df=df)
-    drops = {n: float(np.mean([np.mean(p["pgd2"]) - np.mean(p["pgd8"]) for p in ps])) for n, ps in (("sew", a), ("def", b))}
-    return {"paper": "drop from 2/255 to 8/255: SEW-18 about {pgd} points (PGD), WRN-16 about {w} (text)".format(
-                pgd=paper.FIG2_QUOTED["SEW-ResNet18"]["pgd"], w=paper.FIG2_QUOTED["WRN-16 (SNN-RAT)"]["pgd"]),
-            "ours": (f"share of the clean-to-8/255 PGD drop already lost at 2/255: SEW minus defended {c['diff']:+.2f} "
-                     f"[{c['lo']:+.2f}, {c['hi']:+.2f}] (seeds {c['n_seeds'][0]} vs {c['n_seeds'][1]}; {seed_note(c)}); 2->8/255 drop "
-                     f"{100 * drops['sew']:.1f} vs {100 * drops['def']:.1f} points"),
-            **rules.judge("shape", {"lo": c["lo"], "hi": c["hi"], "defended_audit": _audit_final(m.defended)})}
+    drops = {
+        n: float(np.mean([np.mean(p["pgd2"]) - np.mean(p["pgd8"]) for p in ps])) for n, ps in (("sew", a), ("def", b))
+    }
+    return {
+        "paper": "drop from 2/255 to 8/255: SEW-18 about {pgd} points (PGD), WRN-16 about {w} (text)".format(
+            pgd=paper.FIG2_QUOTED["SEW-ResNet18"]["pgd"], w=paper.FIG2_QUOTED["WRN-16 (SNN-RAT)"]["pgd"]
+        ),
+        "ours": (
+            f"share of the clean-to-8/255 PGD drop already lost at 2/255: SEW minus defended {c['diff']:+.2f} "
+            f"[{c['lo']:+.2f}, {c['hi']:+.2f}] (seeds {c['n_seeds'][0]} vs {c['n_seeds'][1]}; {seed_note(c)}); 2->8/255 drop "
+            f"{100 * drops['sew']:.1f} vs {100 * drops['def']:.1f} points"
+        ),
+        **rules.judge("shape", {"lo": c["lo"], "hi": c["hi"], "defended_audit": _audit_final(m.defended)}),
+    }
 
 
 def _audit_final(cfg) -> dict | None:
@@ -278,8 +345,16 @@ def _audit_final(cfg) -> dict | None:
         return None
 
 
-CLAIMS = (claim_natural_robustness, claim_spiking_lacks, claim_sparsity_if, claim_sparsity_in_blocks,
-          claim_pool_sparsity, claim_pool_value, claim_tradeoff, claim_eps_shape)
+CLAIMS = (
+    claim_natural_robustness,
+    claim_spiking_lacks,
+    claim_sparsity_if,
+    claim_sparsity_in_blocks,
+    claim_pool_sparsity,
+    claim_pool_value,
+    claim_tradeoff,
+    claim_eps_shape,
+)
 
 
 MISSING = "not yet computed"
@@ -295,12 +370,16 @@ def _audit_row(name: str, r: dict) -> dict:
     k, n = int(g["a_only"]), int(g["n"])
     lo, hi = stats.clopper_pearson(k, n)
     ev = {"p": g["p"], "cause": f["cause"], "extra": k}
-    return {"claim": f"The PGD-7 robustness is real, not an artifact of the attack ({name})",
-            "paper": "suspects obfuscated gradients; BPDA and EOT untested",
-            "ours": (f"PGD-7 {stats.fmt_acc(f['pgd7'])} -> worst case {stats.fmt_acc(f['worst'])}: the suite breaks "
-                     f"{k} of {n} images that PGD-7 leaves ({100 * k / n:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}], exact), "
-                     f"none the other way by construction (McNemar p = {g['p']:.2g}, version 1); cause: {f['cause']}"),
-            **rules.judge("audit", ev)}
+    return {
+        "claim": f"The PGD-7 robustness is real, not an artifact of the attack ({name})",
+        "paper": "suspects obfuscated gradients; BPDA and EOT untested",
+        "ours": (
+            f"PGD-7 {stats.fmt_acc(f['pgd7'])} -> worst case {stats.fmt_acc(f['worst'])}: the suite breaks "
+            f"{k} of {n} images that PGD-7 leaves ({100 * k / n:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}], exact), "
+            f"none the other way by construction (McNemar p = {g['p']:.2g}, version 1); cause: {f['cause']}"
+        ),
+        **rules.judge("audit", ev),
+    }
 
 
 def audit_claims(profile) -> list[dict]:
@@ -312,8 +391,12 @@ def audit_claims(profile) -> list[dict]:
         try:
             rows.append(_audit_row(name, audit_.run_config(cfg)))
         except results.ResultMissing:
-            rows.append(_missing_row(f"The PGD-7 robustness is real, not an artifact of the attack ({name})",
-                                     f"audit not finished: {audit_.progress_note(cfg, profile)}"))
+            rows.append(
+                _missing_row(
+                    f"The PGD-7 robustness is real, not an artifact of the attack ({name})",
+                    f"audit not finished: {audit_.progress_note(cfg, profile)}",
+                )
+            )
     return rows
 
 
