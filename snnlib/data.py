@@ -386,12 +386,28 @@ def check_pixels(ds: "ImageSet", pixels: str | None, name: str) -> None:
         hint = (
             "point SNNLIB_DATA at the lossless arrays (e.g. ../shared/data/cifar10-npz)"
             if pixels == "lossless"
-            else "point SNNLIB_DATA at the JPEG ImageFolder copy (e.g. ../shared/data/cifar10-jpeg)"
+            else "add the JPEG ImageFolder copy to SNNLIB_DATA (e.g. ../shared/data/cifar10-npz:../shared/data/cifar10-jpeg)"
         )
         raise SnnlibError(
             f"the config asks for {pixels} pixels (data.pixels), but {name} was read from "
             f"{ds.source}, whose pixels are {ds.pixels}; {hint}"
         )
+
+
+def _root_pixels(root: Path) -> str | None:
+    """The kind of pixels a data folder holds, without reading it: npz arrays or torchvision's files are lossless,
+    an ImageFolder tree is whatever its files are (None: neither is there)."""
+    if npz.is_npz_folder(root):
+        return "lossless"
+    return _tree_pixels(root) if is_imagefolder(root) else None
+
+
+def _pick_root(roots: list[Path], pixels: str | None) -> Path:
+    """The first of several data folders whose pixels are of the kind asked for (else the first folder, so that its
+    own error says what is wrong)."""
+    if pixels is None or len(roots) == 1:
+        return roots[0]
+    return next((r for r in roots if _root_pixels(r) == pixels), roots[0])
 
 
 def load_dataset(
@@ -414,7 +430,7 @@ def load_dataset(
         cache_dir: where decoded tensors are cached (default ``<project>/runs/cache``; None disables).
         pixels: ``lossless`` or ``jpeg``: fail unless the data read are of that kind (None: no check).
     """
-    root = places.data_root() if root is None else Path(root).expanduser()
+    root = _pick_root(places.data_roots(), pixels) if root is None else Path(root).expanduser()
     cache_dir = places.cache_dir() if cache_dir is None else cache_dir
     (images, targets, classes, scale), source, kind_of_pixels, digest = _load_any(name, root, train, cache_dir)
     ds = ImageSet(

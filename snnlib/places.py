@@ -36,13 +36,23 @@ def project_root() -> Path:
     return pkg if (pkg / "configs").is_dir() else here
 
 
-def data_root() -> Path:
-    """Where datasets are looked for: ``SNNLIB_DATA`` (relative to the project), else ``<project>/data``."""
+def data_roots() -> list[Path]:
+    """Where datasets are looked for, in order: ``SNNLIB_DATA`` (one folder, or several separated by ``:`` like
+    ``PATH``; relative paths are taken from the project), else ``<project>/data``. Several folders let a build read
+    the lossless arrays and, for results computed on it, a JPEG copy (a config's ``data.pixels`` picks)."""
     env = os.environ.get("SNNLIB_DATA")
     if not env:
-        return project_root() / "data"
-    p = Path(env).expanduser()
-    return p if p.is_absolute() else (project_root() / p).resolve()
+        return [project_root() / "data"]
+    out = []
+    for part in (e for e in env.split(os.pathsep) if e):
+        p = Path(part).expanduser()
+        out.append(p if p.is_absolute() else (project_root() / p).resolve())
+    return out or [project_root() / "data"]
+
+
+def data_root() -> Path:
+    """The first folder of :func:`data_roots`."""
+    return data_roots()[0]
 
 
 def profile() -> str:

@@ -27,7 +27,11 @@ from .errors import SnnlibError
 
 def _roots() -> list[tuple[str, str]]:
     """(absolute folder, portable name) pairs, longest first: data root, output root, project root."""
-    pairs = {str(places.data_root()): "$SNNLIB_DATA", str(places.output_root()): ".", str(places.project_root()): "."}
+    pairs = {
+        **{str(r): "$SNNLIB_DATA" for r in places.data_roots()},
+        str(places.output_root()): ".",
+        str(places.project_root()): ".",
+    }
     return sorted(((k, v) for k, v in pairs.items() if len(k) > 1), key=lambda kv: -len(kv[0]))
 
 

@@ -228,3 +228,20 @@ def test_npz_missing_file_and_pixel_kind_mismatch(tmp_path, tiny_tree, monkeypat
     assert load_dataset("cifar10", train=False, cache_dir=None).pixels == "jpeg"
     with pytest.raises(SnnlibError, match="asks for lossless pixels .* whose pixels are jpeg; point SNNLIB_DATA"):
         load_dataset("cifar10", train=False, cache_dir=None, pixels="lossless")
+
+
+def test_several_data_folders_and_the_config_picks_by_pixels(tmp_path, tiny_tree, monkeypatch):
+    """SNNLIB_DATA may name several folders (like PATH): a lossless config reads the npz arrays, a JPEG one the
+    JPEG tree, whichever comes first."""
+    from torchvision.io import write_jpeg
+
+    folder = _npz_folder(tmp_path, n=2, classes=10)
+    jpeg = tmp_path / "jpegtree"
+    for split in ("train", "test"):
+        for c in range(10):
+            (jpeg / split / f"c{c}").mkdir(parents=True)
+            write_jpeg(torch.zeros(3, 8, 8, dtype=torch.uint8), str(jpeg / split / f"c{c}" / "0.jpg"))
+    monkeypatch.setenv("SNNLIB_DATA", f"{jpeg}:{folder}")
+    assert load_dataset("cifar10", train=False, cache_dir=None, pixels="lossless").source.startswith("npz:")
+    assert load_dataset("cifar10", train=False, cache_dir=None, pixels="jpeg").pixels == "jpeg"
+    assert load_dataset("cifar10", train=False, cache_dir=None).pixels == "jpeg"  # no kind asked: the first folder
