@@ -183,7 +183,12 @@ def sweep(profile: str | None = None, roles=("paper",)) -> pd.DataFrame:
         for cfg in (configs(profile) if role == "paper" else by_role(profile, role)).values():
             if not cfg.model.arch.startswith("sew"):
                 continue
-            r = evaluation(cfg, "standard")
+            try:
+                r = evaluation(cfg, "standard")
+            except results.ResultMissing:  # a defended model of a committed profile still training
+                if role == "paper":
+                    raise
+                continue
             for s in r["sweep"]:
                 for atk in ("fgsm", "pgd"):
                     rows.append(
@@ -235,8 +240,12 @@ def controls_table(profile: str | None = None) -> pd.DataFrame:
     cfgs = [main, *by_role(profile, "defended").values(), *by_role(profile, "control").values()]
     rows = []
     for cfg in cfgs:
-        train.ensure_trained(cfg)
-        ps = outcomes(cfg)
+        try:
+            train.ensure_trained(cfg)
+            ps = outcomes(cfg)
+        except results.ResultMissing:  # a committed profile whose model is still training
+            rows.append({"model": cfg.name, "role": cfg.role, "n (evaluation)": "", "clean": "not yet trained"})
+            continue
         rows.append(
             {
                 "model": cfg.name,
