@@ -19,24 +19,7 @@ sys.path.insert(0, str(HERE / "models"))
 import tiny_lif  # noqa: E402
 
 MODEL = f"{HERE / 'models' / 'tiny_lif.py'}:build"
-TINY = dict(
-    ladder_steps=[2, 4],
-    trace_steps=3,
-    sweep_steps=2,
-    sweep_eps=[8 / 255, 1.0],
-    estimator_steps=2,
-    apgd_steps=2,
-    sapgd_steps=2,
-    level_steps=2,
-    square_queries=4,
-    spsa_steps=2,
-    spsa_samples=2,
-    transfer_steps=2,
-    noise_draws=2,
-    eot_samples=2,
-    diagnostics_images=0,
-    batch_size=8,
-)
+TINY = tiny_lif.TINY_AUDIT  # the smallest audit budgets, shared by the audit tests
 
 
 def linear():
