@@ -31,11 +31,9 @@ from .estimators import (
 from .gradient import EOTPGD, FGSM, PGD, acc_at, concat_tracks, pgd_trace, pgd_track
 from .interop import TORCHATTACKS, AsImages, autoattack_standard, run_torchattack, torchattack
 from .spsa import SPSA, margin
-from .registry import AUTHORS_BATCH, BATCH_ORDERS, THREATS, Threat, batch_indices, threat
+from .registry import AUTHORS_BATCH, AUTHORS_EPS, BATCH_ORDERS, PAPER_EPS, THREATS, Threat, batch_indices, threat
 from .threat import (
-    AUTHORS_EPS,
     BN_MODES,
-    PAPER_EPS,
     SPACES,
     Attack,
     FastThreatModel,

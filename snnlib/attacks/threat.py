@@ -28,11 +28,10 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import SnnlibError, check_choice
+from .registry import PAPER_EPS, threat
 
 SPACES = ("pixel", "spike")
 BN_MODES = ("eval", "train")
-PAPER_EPS = 8 / 255
-AUTHORS_EPS = 6 / 255
 _BN_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 
 
@@ -128,8 +127,6 @@ class ThreatModel:
     @classmethod
     def preset(cls, model, name: str = "standard") -> "ThreatModel":
         """A registered threat's space and BN mode: ``standard`` (pixel + eval), ``authors`` (spike + train)."""
-        from .registry import threat
-
         t = threat(name)
         return cls(model, t.space, t.bn)
 

@@ -21,9 +21,8 @@ from pathlib import Path
 
 import torch
 
-from .. import neurons, results, stats
+from .. import results, stats
 from ..errors import SnnlibError, check_images
-from ..models import SpikingClassifier
 from . import attack_check, conventions
 from . import verify as _verify
 from .l2 import run_l2
@@ -31,51 +30,9 @@ from .run import run_suite
 from .settings import AuditSettings
 from .suite import keeping_examples
 from .verdict import verdict
+from .wrapping import ResetEveryCall, check_outputs, prepare  # noqa: F401 (re-exported)
 
 NORMS = ("linf", "l2")
-
-
-class ResetEveryCall(torch.nn.Module):
-    """Wrap a network so that the state of its neurons, of any library, is reset before and after every forward
-    (:func:`snnlib.neurons.reset`: SpikingJelly's ``reset_net``, snnTorch's ``reset_mem``, Norse state set to None)."""
-
-    def __init__(self, model: torch.nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        neurons.reset(self.model)
-        try:
-            return self.model(x)
-        finally:
-            neurons.reset(self.model)
-
-
-def prepare(model: torch.nn.Module) -> torch.nn.Module:
-    """The model as the audit calls it: networks with SpikingJelly, snnTorch or Norse neurons (or state) reset on
-    every call, everything else as it is."""
-    if not isinstance(model, torch.nn.Module):
-        raise SnnlibError(f"the model must be a torch.nn.Module, got {type(model).__name__}")
-    if isinstance(model, (SpikingClassifier, ResetEveryCall)):
-        return model
-    if neurons.holds_state(model):
-        return ResetEveryCall(model)
-    return model
-
-
-def check_outputs(model, x, n_classes: int | None) -> int:
-    """Run one forward and check the output is ``[B, K]`` logits for ``K`` classes; returns K."""
-    with torch.no_grad():
-        out = model.eval()(x[: min(4, len(x))])
-    if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != min(4, len(x)):
-        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise SnnlibError(
-            f"the model must map images [B,C,H,W] to logits [B,K]; for a batch of {min(4, len(x))} it returned {shape}"
-        )
-    k = int(out.shape[1])
-    if n_classes is not None and k != n_classes:
-        raise SnnlibError(f"the model returns {k} outputs per image, but the data have {n_classes} classes")
-    return k
 
 
 @dataclass

@@ -123,7 +123,7 @@ def verify(
     """Check an audit's ``examples.pt`` against ``model``: bounds (:func:`check_bounds`), then the predictions.
     ``confirmed`` are the examples the model misclassifies; ``worst_case_bound`` = (n - confirmed) / n."""
     from . import conventions
-    from .api import check_outputs, prepare
+    from .wrapping import check_outputs, prepare
 
     ex = load(folder)
     bounds = check_bounds(ex, str(Path(folder) / FILE))
