@@ -275,16 +275,7 @@ def bootstrap_comparison(
             f"model {n} has one seed: its seed variance is " + (seed_var_source or "the profile's pooled estimate")
             for n in single
         ]
-        return {
-            "diff": diff,
-            "lo": float(lo),
-            "hi": float(hi),
-            "n_seeds": (len(a), len(b)),
-            "n_images": n_img,
-            "notes": notes,
-            "df": df,
-        }
-    return {
+    out = {
         "diff": diff,
         "lo": float(lo),
         "hi": float(hi),
@@ -292,3 +283,4 @@ def bootstrap_comparison(
         "n_images": n_img,
         "notes": notes,
     }
+    return {**out, "df": df} if single and seed_var is not None else out
