@@ -39,9 +39,12 @@ build:
 	@mv $(STAMP).new $(STAMP)
 
 # The notebooks under nbval and the book build only read what `results` computed, so they run side by side.
+# Each step prints its start time (UTC), so a CI log shows where its minutes went.
 test: install
-	$(MAKE) lint unit results
-	$(MAKE) -j2 nbval build
+	@for step in lint unit results; do echo "== $$(date -u +%T) make $$step"; $(MAKE) --no-print-directory $$step || exit 1; done
+	@echo "== $$(date -u +%T) make -j2 nbval build"
+	$(MAKE) --no-print-directory -j2 nbval build
+	@echo "== $$(date -u +%T) make test done"
 
 # ruff: the lint rules and the formatter (120 columns), both settings in pyproject.toml
 lint:
