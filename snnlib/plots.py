@@ -310,7 +310,8 @@ def attack_strength(df: pd.DataFrame, x: str, xlabel: str, log: str | None = "sy
 
 def attack_budget(df: pd.DataFrame):
     """Robust accuracy against attack budget (forward or backward passes per image), one panel per model and one
-    colour per attack family. ``df``: columns ``model``, ``family``, ``budget``, ``acc`` (fraction)."""
+    colour per attack family. ``df``: columns ``model``, ``family``, ``budget``, ``acc`` (fraction), and ``curve``
+    (True for the rows of the PGD ladder, drawn as a line; the others are points)."""
     from matplotlib.ticker import PercentFormatter
 
     models = list(dict.fromkeys(df.model))
@@ -319,11 +320,11 @@ def attack_budget(df: pd.DataFrame):
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False, sharey=True)
     for ax, name in zip(axes.flat, models):
         d = df[df.model == name]
-        line = d[d.family.str.startswith("PGD")]
+        line = d[d.curve]
         ax.plot(
             line.budget, line.acc, drawstyle="steps-post", color="0.3", label=line.family.iloc[0] if len(line) else None
         )
-        pts = d[~d.family.str.startswith("PGD")]
+        pts = d[~d.curve]
         sns.scatterplot(pts, x="budget", y="acc", hue="family", style="family", s=60, ax=ax, legend=ax is axes.flat[0])
         ax.set(xscale="log", title=name, xlabel="passes per image", ylabel="robust accuracy")
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))

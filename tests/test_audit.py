@@ -6,6 +6,8 @@ import torch.nn.functional as F
 from spikingjelly.activation_based import surrogate
 
 from snnlib import audit, results
+from snnlib.audit import records as R
+from snnlib.audit.legacy import upgrade
 from snnlib.attacks import EOTPGD, PGD, ThreatModel, acc_at, pgd_track
 from snnlib.authors import authors_loop
 from snnlib.encoding import PhaseEncoder
@@ -152,23 +154,27 @@ def test_authors_loop_leaks_bn_stats_snnlib_path_does_not(lively_model, images):
 
 
 def _result(n, ps, attacks, **extra):
-    """A suite result with ``n`` images: every image clean-correct, per-sample outcomes ``ps`` (name -> bools)."""
+    """A suite result with ``n`` images: every image clean-correct, per-sample outcomes ``ps`` (label -> bools).
+    Written as results were before attack records had ids (rows and outcomes named by label), and read through
+    the one-time reader, so these tests also check it."""
     groups = {"clean": "clean", **attacks}
-    return {
-        "n_eval": n,
-        "attacks": [
-            {
-                "attack": k,
-                "group": g,
-                "eps": 8 / 255,
-                "acc": float(torch.tensor(ps[k]).float().mean()),
-                "in_worst_case": True,
-            }
-            for k, g in groups.items()
-        ],
-        "per_sample": {k: [int(v) for v in ps[k]] for k in ps},
-        **extra,
-    }
+    return upgrade(
+        {
+            "n_eval": n,
+            "attacks": [
+                {
+                    "attack": k,
+                    "group": g,
+                    "eps": 8 / 255,
+                    "acc": float(torch.tensor(ps[k]).float().mean()),
+                    "in_worst_case": True,
+                }
+                for k, g in groups.items()
+            ],
+            "per_sample": {k: [int(v) for v in ps[k]] for k in ps},
+            **extra,
+        }
+    )
 
 
 def test_flags_need_a_significant_test_not_one_image():
@@ -384,7 +390,14 @@ def test_run_config_end_to_end_and_cached(cifar_dir, monkeypatch):
         and "PGD-1 [rga]" in names
         and "PGD-1 [bptr]" in names
     )
-    wc = torch.tensor(r["per_sample"]["worst case"])
+    ids = {a["id"] for a in r["attacks"]}
+    assert {R.FGSM, R.PGD7, R.ladder(3), R.ladder(3, 2), R.APGD_CE, R.APGD_DLR, R.SAPGD, R.ASSG, R.SQUARE} <= ids
+    assert {R.SPSA, R.TRANSFER["ann"], R.TRANSFER["rate"], R.SPIKE_PGD, R.LEVEL_SEARCH, R.NOISE} <= ids
+    assert {R.estimator("rga"), R.estimator("bptr")} <= ids and set(r["per_sample"]) >= ids
+    recs = audit.attack_records(r)
+    assert recs[R.SQUARE].queries == 3 and recs[R.estimator("rga")].estimator == "rga" and recs[R.PGD7].steps == 7
+    assert recs[R.APGD_DLR].stronger_loss and not recs[R.APGD_CE].stronger_loss
+    wc = torch.tensor(r["per_sample"][R.WORST])
     assert r["final"]["worst_acc"] == wc.float().mean().item()
     assert r["final"]["worst_acc"] <= min(a["acc"] for a in r["attacks"] if a["in_worst_case"])
     assert r["eot"]["deterministic"] and len(r["switches"]) == 4 and "pgd_leak" in r["authors_loop"]

@@ -9,6 +9,8 @@ the per-sample worst case. Modules:
 - :mod:`.checks`: one function per item of the suite, and the primitives they share (the gradient
   estimators live in :mod:`snnlib.attacks.estimators`);
 - :mod:`.suite`: the state one run shares between the checks;
+- :mod:`.records`: typed attack records (:class:`AttackRecord`) and the standard attack ids; :mod:`.legacy` reads
+  results written before records had ids;
 - :mod:`.diagnostics`: gradient against finite differences, loss landscapes;
 - :mod:`.flags`: the red flags, one function each, each decided by an exact test;
 - :mod:`.verdict`: the summary, the attribution to attack groups, the verdict sentence;
@@ -59,6 +61,7 @@ from .run import (
     snn_transfer_source,
     twin_config,
 )
+from .records import AttackRecord, attack_records
 from .settings import BUDGETS, AuditSettings
 from .tables import (
     alignment_table,
@@ -85,6 +88,8 @@ __all__ = [
     "AuditReport",
     "AuditSettings",
     "BUDGETS",
+    "AttackRecord",
+    "attack_records",
     "prepare",
     "verify_examples",
     "model_info",

@@ -24,6 +24,7 @@ import torch
 from .. import results, stats
 from ..errors import SnnlibError, check_images
 from . import attack_check, conventions
+from . import records as R
 from . import verify as _verify
 from .l2 import run_l2
 from .run import run_suite
@@ -47,7 +48,7 @@ class AuditReport:
     @property
     def card(self) -> dict:
         f, r = self.result["final"], self.result
-        aa = next((a for a in r["attacks"] if a["attack"] == "AutoAttack (standard)"), None)
+        aa = next((a for a in r["attacks"] if a["id"] == R.AUTOATTACK), None)
         return {
             "norm": r.get("norm", "linf"),
             "eps": r["settings"]["eps"],
@@ -60,6 +61,7 @@ class AuditReport:
             "cause": f["cause"],
             "attacks": [
                 {
+                    "id": a["id"],
                     "name": a["attack"],
                     "group": a["group"],
                     "eps": a["eps"],

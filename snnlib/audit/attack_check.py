@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 
 from ..attacks import PGD, ThreatModel, bn_mode, random_start
+from . import records as R
 
 #: the binarized problems per audit: a few images, seconds on a CPU at budget quick
 N_IMAGES = 8
@@ -230,7 +231,7 @@ def run(
     n_images: int = N_IMAGES,
 ) -> dict:
     """Both checks on the first ``n_images`` clean-correct images of an audit (``result['per_sample']['clean']``)."""
-    clean = torch.tensor(result["per_sample"]["clean"], dtype=torch.bool)
+    clean = torch.tensor(result["per_sample"][R.CLEAN], dtype=torch.bool)
     idx = torch.nonzero(clean).flatten()[:n_images]
     if len(idx) == 0:
         b = {

@@ -38,6 +38,7 @@ from ..authors import authors_loop
 from ..encoding import PhaseEncoder, RateEncoder
 from ..errors import NotApplicable, SnnlibError
 from ..kernels import flush_denormals
+from . import records as R
 from .suite import Suite, batch_generator, stepsize
 
 #: the attack groups whose contribution the attribution separates (``paper`` is PGD-7 itself)
@@ -139,7 +140,7 @@ def check_clean(suite: Suite):
     std = suite.std
     clean = suite.batched(lambda xb, yb: std.predict(xb) == yb, suite.x, suite.y)
     suite.att = torch.nonzero(clean).flatten()
-    suite.record("clean", "clean", clean, note="no attack")
+    suite.record(R.CLEAN, "clean", "clean", clean, note="no attack")
     probe = suite.x[: min(8, suite.n)]
     suite.extra["randomness"] = randomness(suite.model, probe)
     suite.extra["output_range"] = output_range(suite.model, probe)
@@ -150,9 +151,9 @@ def check_paper(suite: Suite):
     """3 + the paper's setting: FGSM and PGD-7 exactly as the paper (alpha 0.01, last iterate)."""
     std, eps, s = suite.std, suite.eps, suite.s
     v, xa = suite.adversarial(lambda xb, yb: FGSM(std, eps)(xb, yb))
-    suite.record("FGSM", "one-step", v, x_adv=xa)
+    suite.record(R.FGSM, "FGSM", "one-step", v, x_adv=xa, steps=1)
     v, xa = suite.adversarial(lambda xb, yb, g: PGD(std, eps, s.alpha, 7, generator=g)(xb, yb), seed=suite.key(1))
-    suite.record("PGD-7 (paper)", "paper", v, note="alpha 0.01, last iterate", x_adv=xa)
+    suite.record(R.PGD7, "PGD-7 (paper)", "paper", v, x_adv=xa, steps=7, restarts=1, note="alpha 0.01, last iterate")
 
 
 def check_ladder(suite: Suite):
@@ -161,16 +162,13 @@ def check_ladder(suite: Suite):
     # same random starts as the paper's PGD-7: its last iterate is the ladder's iterate 7
     tr = track(suite, suite.std, suite.key(1), eps=suite.eps, alpha=s.alpha, steps=smax, restarts=s.ladder_restarts)
     for k in s.ladder_steps:
-        suite.record(
-            f"PGD-{k}", "steps", suite.full(acc_at(tr, k, 1)), note=f"alpha {s.alpha:g}, best iterate, 1 restart"
-        )
+        v = suite.full(acc_at(tr, k, 1))
+        note = f"alpha {s.alpha:g}, best iterate, 1 restart"
+        suite.record(R.ladder(k), f"PGD-{k}", "steps", v, steps=k, restarts=1, note=note)
     if s.ladder_restarts > 1:
-        suite.record(
-            f"PGD-{smax} x{s.ladder_restarts}",
-            "steps",
-            suite.full(acc_at(tr, smax)),
-            note=f"{s.ladder_restarts} restarts, per-sample worst",
-        )
+        r = s.ladder_restarts
+        v, note = suite.full(acc_at(tr, smax)), f"{r} restarts, per-sample worst"
+        suite.record(R.ladder(smax, r), f"PGD-{smax} x{r}", "steps", v, steps=smax, restarts=r, note=note)
     curve = [float(suite.full(acc_at(tr, k, 1)).float().mean()) for k in range(smax + 1)]
     suite.extra["ladder"] = {
         "steps": list(range(smax + 1)),
@@ -224,9 +222,10 @@ def check_sweep(suite: Suite):
         t = track(suite, suite.std, suite.key(10 + j), eps=e, alpha=stepsize(e, s.sweep_steps), steps=s.sweep_steps)
         v = suite.full(acc_at(t, s.sweep_steps))
         sweep.append({"eps": e, "eps_255": round(e * 255, 3), "acc": float(v.float().mean()), "n_robust": int(v.sum())})
-        suite.robust[f"sweep eps={e:.6g}"] = v
+        suite.robust[R.sweep(e)] = v
         if math.isclose(e, suite.eps):
-            suite.record(f"PGD-{s.sweep_steps} (sweep step)", "step size", v, note="alpha 2.5 eps/steps")
+            label, note = f"PGD-{s.sweep_steps} (sweep step)", "alpha 2.5 eps/steps"
+            suite.record(R.SWEEP_STEP, label, "step size", v, steps=s.sweep_steps, note=note)
     suite.extra["sweep"] = sweep
 
 
@@ -251,10 +250,13 @@ def check_estimators(suite: Suite):
                 )
                 zs = zero_gradient_stats(input_grads(suite.std, xa, ya, suite.bs))
         except NotApplicable as e:
-            suite.skip(f"PGD-{s.estimator_steps} [{name}]", _estimator_group(name), str(e))
+            suite.skip(R.estimator(name), f"PGD-{s.estimator_steps} [{name}]", _estimator_group(name), str(e))
             continue
         v = suite.full(acc_at(t, s.estimator_steps))
-        suite.record(f"PGD-{s.estimator_steps} [{name}]", _estimator_group(name), v, note=ESTIMATOR_LABELS[name])
+        label, group = f"PGD-{s.estimator_steps} [{name}]", _estimator_group(name)
+        suite.record(
+            R.estimator(name), label, group, v, estimator=name, steps=s.estimator_steps, note=ESTIMATOR_LABELS[name]
+        )
         rows.append(
             {
                 "estimator": name,
@@ -286,16 +288,14 @@ def check_adaptive(suite: Suite):
     s, std = suite.s, suite.std
     for name in ("apgd-ce", "apgd-dlr"):
         if name == "apgd-dlr" and suite.n_classes < 3:
-            suite.skip("APGD-DLR", "adaptive", "the DLR loss needs at least 3 classes")
+            suite.skip(R.APGD_DLR, "APGD-DLR", "adaptive", "the DLR loss needs at least 3 classes")
             continue
         v, xa = _torchattack(suite, name, steps=s.apgd_steps)
-        suite.record(name.upper(), "adaptive", v, note=f"{s.apgd_steps} steps (torchattacks)", x_adv=xa)
-    suite.record(
-        f"SA-PGD-{s.sapgd_steps}",
-        "adaptive",
-        _robust_of(suite, lambda g: SAPGD(std, suite.eps, s.sapgd_steps, generator=g)),
-        note="step-size adaptive PGD, training surrogate",
-    )
+        note, dlr = f"{s.apgd_steps} steps (torchattacks)", name == "apgd-dlr"
+        suite.record(name, name.upper(), "adaptive", v, x_adv=xa, steps=s.apgd_steps, stronger_loss=dlr, note=note)
+    v = _robust_of(suite, lambda g: SAPGD(std, suite.eps, s.sapgd_steps, generator=g))
+    note = "step-size adaptive PGD, training surrogate"
+    suite.record(R.SAPGD, f"SA-PGD-{s.sapgd_steps}", "adaptive", v, steps=s.sapgd_steps, note=note)
 
 
 def check_assg(suite: Suite):
@@ -304,17 +304,14 @@ def check_assg(suite: Suite):
     try:
         models.require_spiking(suite.model, "ASSG")
     except NotApplicable as e:
-        suite.skip(f"ASSG + SA-PGD-{s.sapgd_steps}", "adaptive", str(e))
+        suite.skip(R.ASSG, f"ASSG + SA-PGD-{s.sapgd_steps}", "adaptive", str(e))
         return
     per_a = [
         _robust_of(suite, lambda g, a=a: SAPGD(std, suite.eps, s.sapgd_steps, assg=a, generator=g)) for a in s.assg_A
     ]
-    suite.record(
-        f"ASSG + SA-PGD-{s.sapgd_steps}",
-        "adaptive",
-        worst_case(dict(enumerate(per_a))),
-        note="adaptive surrogate, A in " + ", ".join(f"{a:g}" for a in s.assg_A) + " (per-sample worst)",
-    )
+    note = "adaptive surrogate, A in " + ", ".join(f"{a:g}" for a in s.assg_A) + " (per-sample worst)"
+    v = worst_case(dict(enumerate(per_a)))
+    suite.record(R.ASSG, f"ASSG + SA-PGD-{s.sapgd_steps}", "adaptive", v, steps=s.sapgd_steps, note=note)
     suite.extra["assg"] = [{"A": a, "acc": float(v.float().mean())} for a, v in zip(s.assg_A, per_a)]
 
 
@@ -323,30 +320,26 @@ def check_autoattack(suite: Suite):
     s = suite.s
     if s.autoattack:
         v, xa = _torchattack(suite, "autoattack", steps=s.autoattack_steps, n_queries=s.autoattack_queries)
-        suite.record(
-            "AutoAttack (standard)",
-            "adaptive",
-            v,
-            x_adv=xa,
-            note=f"APGD-CE, APGD-T, FAB-T ({s.autoattack_steps} steps), Square ({s.autoattack_queries} queries)",
-        )
-        suite.attacks[-1].update(contains_black_box=True, stronger_loss=True)  # Square inside; DLR and targeted losses
+        note = f"APGD-CE, APGD-T, FAB-T ({s.autoattack_steps} steps), Square ({s.autoattack_queries} queries)"
+        # Square inside (black-box); DLR and targeted losses
+        both = dict(contains_black_box=True, stronger_loss=True, steps=s.autoattack_steps, queries=s.autoattack_queries)
+        suite.record(R.AUTOATTACK, "AutoAttack (standard)", "adaptive", v, x_adv=xa, note=note, **both)
 
 
 def check_encoder_bpda(suite: Suite):
     """BPDA for the phase encoder on its exact forward: spike-space PGD projected onto valid encodings, and a
     search over the pixel levels eps allows."""
     s = suite.s
-    for name, make in (
-        (f"spike-projected PGD-{s.level_steps}", lambda g: SpikeProjectedPGD(suite.std, suite.eps, s.level_steps)),
-        (f"level search-{s.level_steps}", lambda g: LevelSearch(suite.std, suite.eps, s.level_steps)),
+    for rid, name, make in (
+        (R.SPIKE_PGD, "spike-projected PGD", lambda g: SpikeProjectedPGD(suite.std, suite.eps, s.level_steps)),
+        (R.LEVEL_SEARCH, "level search", lambda g: LevelSearch(suite.std, suite.eps, s.level_steps)),
     ):
+        label = f"{name}-{s.level_steps}"
         if not has_phase(suite.model):
-            suite.skip(name, "encoder BPDA", "needs a phase encoder")
+            suite.skip(rid, label, "encoder BPDA", "needs a phase encoder")
             continue
-        suite.record(
-            name, "encoder BPDA", _robust_of(suite, make), note="exact encoder forward, gradient w.r.t. spikes"
-        )
+        note = "exact encoder forward, gradient w.r.t. spikes"
+        suite.record(rid, label, "encoder BPDA", _robust_of(suite, make), steps=s.level_steps, note=note)
 
 
 def rate_twin(model):
@@ -358,7 +351,7 @@ def rate_twin(model):
     ).eval()
 
 
-def _transfer(suite, j, name, src, eot=False):
+def _transfer(suite, j, rid, name, src, source: str, eot=False):
     s = suite.s
     st = ThreatModel(src.to(suite.device).eval(), "pixel", "eval")
     alpha, g = stepsize(suite.eps, s.transfer_steps), suite.gen(50 + j)
@@ -369,46 +362,42 @@ def _transfer(suite, j, name, src, eot=False):
     )
     v, xa = suite.adversarial(atk)
     kind = f"EOT-PGD-{s.transfer_steps}" if eot else f"PGD-{s.transfer_steps}"
-    suite.record(name, "black-box", v, note=f"{kind} on {suite.labels.get(name, name)}", x_adv=xa)
+    note = f"{kind} on {source}"
+    suite.record(rid, name, "black-box", v, x_adv=xa, steps=s.transfer_steps, note=note)
 
 
 def check_square(suite: Suite):
     """4: Square (Andriushchenko et al. 2020), a score-based black-box attack."""
     q = suite.s.square_queries
     v, xa = _torchattack(suite, "square", n_queries=q)
-    suite.record(f"Square-{q}", "black-box", v, note=f"{q} queries", x_adv=xa)
+    suite.record(R.SQUARE, f"Square-{q}", "black-box", v, x_adv=xa, queries=q, note=f"{q} queries")
 
 
 def check_spsa(suite: Suite):
     """4: SPSA (Uesato et al. 2018), a gradient-free estimate of the gradient."""
     s = suite.s
-    suite.record(
-        f"SPSA-{s.spsa_steps}",
-        "black-box",
-        _robust_of(suite, lambda g: SPSA(suite.std, suite.eps, s.spsa_steps, s.spsa_samples, generator=g)),
-        note=f"{s.spsa_steps} iterations x {s.spsa_samples} direction pairs",
-    )
+    v = _robust_of(suite, lambda g: SPSA(suite.std, suite.eps, s.spsa_steps, s.spsa_samples, generator=g))
+    note = f"{s.spsa_steps} iterations x {s.spsa_samples} direction pairs"
+    suite.record(R.SPSA, f"SPSA-{s.spsa_steps}", "black-box", v, steps=s.spsa_steps, note=note)
 
 
 def check_transfer(suite: Suite):
     """4: transfer from the ANN twin, another SNN and the same weights behind rate coding."""
     for j, (name, key) in enumerate((("transfer: ANN twin", "ann"), ("transfer: other SNN", "snn"))):
         if suite.sources.get(key) is not None:
-            suite.labels.setdefault(name, suite.labels.get(key, key))
-            _transfer(suite, j, name, suite.sources[key])
-    rate = rate_twin(suite.model)
+            _transfer(suite, j, R.TRANSFER[key], name, suite.sources[key], suite.labels.get(key, key))
+    rate, rid = rate_twin(suite.model), R.TRANSFER["rate"]
     if rate is not None:
-        suite.labels.setdefault("transfer: rate-coded twin", "the same weights with Poisson rate coding")
-        _transfer(suite, 2, "transfer: rate-coded twin", rate, eot=True)
+        _transfer(suite, 2, rid, "transfer: rate-coded twin", rate, "the same weights with Poisson rate coding", True)
     else:
-        suite.skip("transfer: rate-coded twin", "black-box", "needs a phase-coded SNN")
+        suite.skip(rid, "transfer: rate-coded twin", "black-box", "needs a phase-coded SNN")
 
 
 def check_noise(suite: Suite):
     """Random noise in the eps-ball (Carlini et al. 2019)."""
     g = suite.gen(60)
     v = suite.batched(lambda xb, yb: random_noise(suite.std, xb, yb, suite.eps, suite.s.noise_draws, g))
-    suite.record("random noise", "noise", suite.full(v), note=f"{suite.s.noise_draws} uniform draws")
+    suite.record(R.NOISE, "random noise", "noise", suite.full(v), note=f"{suite.s.noise_draws} uniform draws")
 
 
 def check_eot(suite: Suite):
@@ -417,7 +406,7 @@ def check_eot(suite: Suite):
     if not det:
         g, s = suite.gen(70), suite.s
         v, xa = suite.adversarial(EOTPGD(suite.std, suite.eps, s.alpha, 7, s.eot_samples, g))
-        suite.record(f"EOT-PGD-7 ({s.eot_samples} draws)", "eot", v, x_adv=xa)
+        suite.record(R.EOT_PGD, f"EOT-PGD-7 ({s.eot_samples} draws)", "eot", v, x_adv=xa, steps=7)
     suite.extra["eot"] = {"deterministic": det, "run": not det}
 
 
@@ -455,7 +444,7 @@ def check_threat_models(suite: Suite):
             rows.append(
                 {"space": space, "bn": bn, "fgsm_acc": float(f.float().mean()), "pgd_acc": float(p.float().mean())}
             )
-            suite.robust[f"switch {space}/{bn} FGSM"], suite.robust[f"switch {space}/{bn} PGD-7"] = f, p
+            suite.robust[R.switch(space, bn, R.FGSM)], suite.robust[R.switch(space, bn, R.PGD7)] = f, p
     suite.extra["switches"] = rows
 
 
@@ -469,7 +458,7 @@ def check_authors_loop(suite: Suite):
         k: (float(v.float().mean()) if isinstance(v, torch.Tensor) else v) for k, v in al.items()
     }
     for k in ("clean", "fgsm", "pgd", "clean_leak", "fgsm_leak", "pgd_leak", "clean_after"):
-        suite.robust[f"authors {k}"] = al[k]
+        suite.robust[R.authors(k)] = al[k]
 
 
 def check_diagnostics(suite: Suite):

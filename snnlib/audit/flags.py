@@ -11,9 +11,9 @@ result is re-derived on loading without running any attack again.
 
 from __future__ import annotations
 
-import torch
 
 from .. import stats
+from . import records as R
 from .checks import worst_case
 
 A = stats.ALPHA
@@ -75,12 +75,13 @@ def _images(k: int) -> str:
 
 
 def attack_acc(r: dict) -> dict:
-    """``{attack name: accuracy}`` of one suite result."""
-    return {a["attack"]: a["acc"] for a in r["attacks"]}
+    """``{attack id: accuracy}`` of one suite result."""
+    return {a["id"]: a["acc"] for a in r["attacks"]}
 
 
 def per_sample(r: dict) -> dict:
-    return {k: torch.tensor(v, dtype=torch.bool) for k, v in r["per_sample"].items()}
+    """Every per-image outcome of a result, by id (:func:`.records.robust`)."""
+    return R.robust(r)
 
 
 def _test(ps, a, b):
@@ -92,38 +93,43 @@ def _ev(a, b, t):
     return f"{b} breaks {_images(t['a_only'])} {a} does not, the reverse {t['b_only']}; p = {t['p']:.3g}"
 
 
-def _group(r, *groups):
-    return [a["attack"] for a in r["attacks"] if a["group"] in groups and a["attack"] in r["per_sample"]]
+def _group(r, *groups) -> list[str]:
+    """The ids of a result's attacks in ``groups`` (those with an outcome)."""
+    return [a["id"] for a in r["attacks"] if a["group"] in groups and a["id"] in r["per_sample"]]
 
 
-def _strongest(r, names):
+def _label(r, rid) -> str:
+    return next((a["attack"] for a in r["attacks"] if a["id"] == rid), rid)
+
+
+def _strongest(r, ids):
     acc = attack_acc(r)
-    return min(names, key=lambda k: acc[k]) if names else None
+    return min(ids, key=lambda k: acc[k]) if ids else None
 
 
-def _have(r, *names):
-    return all(n in r["per_sample"] for n in names)
+def _have(r, *ids):
+    return all(n in r["per_sample"] for n in ids)
+
+
+def _pair(r, a, b, shown_a=None):
+    """(fired, evidence) of attack ``b`` against ``a`` by McNemar, or None if either is missing; the evidence names
+    them by label (``a`` as ``shown_a`` if given)."""
+    if not _have(r, a, b):
+        return None
+    t = _test(per_sample(r), a, b)
+    return t["p"] < A, _ev(shown_a or _label(r, a), _label(r, b), t)
 
 
 def flag_one_step_beats_iterative(r):
-    if not _have(r, "PGD-7 (paper)", "FGSM"):
-        return None
-    t = _test(per_sample(r), "PGD-7 (paper)", "FGSM")
-    return t["p"] < A, _ev("PGD-7", "FGSM", t)
+    return _pair(r, R.PGD7, R.FGSM, "PGD-7")
 
 
 WHITE_BOX = ("paper", "one-step", "steps", "step size", "estimator", "adaptive", "encoder BPDA", "eot")
 
 
-def contains_black_box(a: dict) -> bool:
-    """Whether an attack record runs a black-box attack inside (AutoAttack runs Square); results written before the
-    record said so are recognised by AutoAttack's name."""
-    return bool(a.get("contains_black_box", a["attack"].startswith("AutoAttack")))
-
-
 def white_box(r) -> list[str]:
-    """The white-box attacks of a result that have no black-box part."""
-    keep = {a["attack"] for a in r["attacks"] if not contains_black_box(a)}
+    """The ids of a result's white-box attacks that have no black-box part."""
+    keep = {a["id"] for a in r["attacks"] if not a["contains_black_box"]}
     return [k for k in _group(r, *WHITE_BOX) if k in keep]
 
 
@@ -136,7 +142,8 @@ def flag_black_box_beats_white_box(r):
     t = _test(ps, wb, bb)
     union = worst_case({k: ps[k] for k in white_box(r)})
     only_bb = int((union & ~ps[bb]).sum())
-    return t["p"] < A, (f"{_ev(wb, bb, t)}; {only_bb} images broken by {bb} and by no white-box attack")
+    bl = _label(r, bb)
+    return t["p"] < A, (f"{_ev(_label(r, wb), bl, t)}; {only_bb} images broken by {bl} and by no white-box attack")
 
 
 def flag_unbounded_eps_not_100(r):
@@ -151,32 +158,26 @@ def flag_unbounded_eps_not_100(r):
 
 
 def flag_random_noise_finds(r):
-    if not _have(r, "PGD-7 (paper)", "random noise"):
-        return None
-    t = _test(per_sample(r), "PGD-7 (paper)", "random noise")
-    return t["p"] < A, _ev("PGD-7", "random noise", t)
+    return _pair(r, R.PGD7, R.NOISE, "PGD-7")
 
 
 def flag_more_steps_keep_helping(r):
     rungs = (r.get("ladder") or {}).get("rungs", [])
     if len(rungs) < 2:
         return None
-    if not _have(r, f"PGD-{rungs[-2]}", f"PGD-{rungs[-1]}"):
-        return None
-    t = _test(per_sample(r), f"PGD-{rungs[-2]}", f"PGD-{rungs[-1]}")
-    return t["p"] < A, _ev(f"PGD-{rungs[-2]}", f"PGD-{rungs[-1]}", t)
+    return _pair(r, R.ladder(rungs[-2]), R.ladder(rungs[-1]), f"PGD-{rungs[-2]}")
 
 
 def estimator_tests(r) -> dict:
-    """Each estimator against ATan alpha=2 at the same PGD budget: McNemar p-values, Holm-corrected."""
-    ps = per_sample(r)
-    est = [k for k in _group(r, "estimator", "encoder BPDA") if k.startswith("PGD-") and "[" in k]
-    base = next((k for k in est if k.endswith("[atan-2]")), None)
-    if base is None:
+    """Each estimator against ATan alpha=2 at the same PGD budget: McNemar p-values, Holm-corrected, by attack id."""
+    ps, rec = per_sample(r), {a["id"]: a for a in r["attacks"]}
+    est = [k for k in _group(r, "estimator", "encoder BPDA") if rec[k].get("estimator")]
+    base = R.estimator("atan-2")
+    if base not in est:
         return {}
     tests = {k: _test(ps, base, k) for k in est if k != base}
     adj = stats.holm({k: t["p"] for k, t in tests.items()})
-    return {k: {**t, "p_holm": adj[k], "base": base} for k, t in tests.items()}
+    return {k: {**t, "p_holm": adj[k], "base": _label(r, base), "label": _label(r, k)} for k, t in tests.items()}
 
 
 def flag_other_estimator_helps(r):
@@ -186,7 +187,7 @@ def flag_other_estimator_helps(r):
     best = min(tests, key=lambda k: tests[k]["p_holm"])
     t = tests[best]
     return t["p_holm"] < A, (
-        f"strongest: {best} breaks {_images(t['a_only'])} ATan alpha=2 does not, the reverse "
+        f"strongest: {t['label']} breaks {_images(t['a_only'])} ATan alpha=2 does not, the reverse "
         f"{t['b_only']}; Holm-corrected p = {t['p_holm']:.3g} over {len(tests)} estimators"
     )
 

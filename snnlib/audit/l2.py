@@ -3,7 +3,7 @@ same shape as the l-inf suite's, so :func:`~snnlib.audit.verdict.derive`, the re
 
 The attacks, in order (each on the clean-correct images, ``eps`` an l2 radius in pixel units, typically 0.5 on
 CIFAR-10 as in RobustBench): one-step FGM (Goodfellow et al. 2015's step along the l2-normalised gradient, kept
-under the key ``FGSM`` that the flags read), 7-step PGD-L2 (``PGD-7 (paper)``: the baseline the worst case is
+under the one-step id ``fgsm`` that the flags read), 7-step PGD-L2 (id ``pgd7``: the baseline the worst case is
 compared with, torchattacks' ``PGDL2`` with its step eps/5) and a longer one, PGD-L2 at several radii up to one
 that holds the whole cube (the unbounded-eps check), APGD-CE and APGD-DLR (Croce & Hein 2020, ``norm='L2'``),
 AutoAttack's standard l2 version where the budget says so, Square (Andriushchenko et al. 2020, ``norm='L2'``),
@@ -22,12 +22,13 @@ from ..attacks import bn_mode
 from ..kernels import flush_denormals
 from .checks import check_clean, check_zero_gradients
 from .settings import AuditSettings
+from . import records as R
 from .suite import Suite
 from .verdict import derive
 
-#: the flags' key for the one-step attack; the l2 version is FGM
-ONE_STEP = "FGSM"
-PAPER = "PGD-7 (paper)"
+
+#: the threat of every l2 attack record
+L2 = "pixel/eval/l2"
 
 
 def _ta(suite: Suite, make):
@@ -56,17 +57,21 @@ def fgm(suite: Suite, xb, yb):
 
 
 def check_paper_l2(suite: Suite):
-    """FGM (key ``FGSM``), ``PGD-7 (paper)`` and a longer PGD-L2 (a two-rung ladder for more_steps_keep_helping)."""
+    """FGM (id ``fgsm``), PGD-L2 with 7 steps (id ``pgd7``) and a longer one (a two-rung ladder for
+    more_steps_keep_helping)."""
     v, xa = suite.adversarial(lambda xb, yb: fgm(suite, xb, yb))
-    suite.record(ONE_STEP, "one-step", v, note="l2 FGM: one step of eps along the normalised gradient", x_adv=xa)
+    note = "l2 FGM: one step of eps along the normalised gradient"
+    suite.record(R.FGSM, "FGM", "one-step", v, x_adv=xa, threat=L2, steps=1, note=note)
     v, xa = _ta(suite, pgd_l2(suite.eps, 7))
-    suite.record(PAPER, "paper", v, note="PGD-L2, 7 steps of eps/5 (torchattacks), last iterate", x_adv=xa)
-    suite.robust["PGD-7"] = v  # the ladder's first rung
+    note = "PGD-L2, 7 steps of eps/5 (torchattacks), last iterate"
+    suite.record(R.PGD7, "PGD-7 (paper)", "paper", v, x_adv=xa, threat=L2, steps=7, note=note)
+    suite.robust[R.ladder(7)] = v  # the ladder's first rung
     rungs, accs = [7], [float(v.float().mean())]
     longer = max(suite.s.ladder_steps[:2])
     if longer > 7:
         v, xa = _ta(suite, pgd_l2(suite.eps, longer))
-        suite.record(f"PGD-{longer}", "steps", v, note=f"PGD-L2, {longer} steps of eps/5", x_adv=xa)
+        note = f"PGD-L2, {longer} steps of eps/5"
+        suite.record(R.ladder(longer), f"PGD-{longer}", "steps", v, x_adv=xa, threat=L2, steps=longer, note=note)
         rungs.append(longer)
         accs.append(float(v.float().mean()))
     suite.extra["ladder"] = {
@@ -91,9 +96,10 @@ def check_sweep_l2(suite: Suite):
     for e in sweep_radii(suite.eps, suite.x.shape[1:]):
         v, xa = _ta(suite, pgd_l2(e, n, 2.5 * e / n))
         sweep.append({"eps": e, "eps_255": round(e * 255, 3), "acc": float(v.float().mean()), "n_robust": int(v.sum())})
-        suite.robust[f"sweep eps={e:.6g}"] = v
+        suite.robust[R.sweep(e)] = v
         if math.isclose(e, suite.eps):
-            suite.record(f"PGD-{n} (sweep step)", "step size", v, note="PGD-L2, step 2.5 eps/steps", x_adv=xa)
+            note = "PGD-L2, step 2.5 eps/steps"
+            suite.record(R.SWEEP_STEP, f"PGD-{n} (sweep step)", "step size", v, x_adv=xa, threat=L2, steps=n, note=note)
     suite.extra["sweep"] = sweep
 
 
@@ -104,13 +110,23 @@ def check_adaptive_l2(suite: Suite):
     s = suite.s
     for loss in ("ce", "dlr"):
         if loss == "dlr" and suite.n_classes < 3:
-            suite.skip("APGD-DLR", "adaptive", "the DLR loss needs at least 3 classes")
+            suite.skip(R.APGD_DLR, "APGD-DLR", "adaptive", "the DLR loss needs at least 3 classes")
             continue
         v, xa = _ta(
             suite, lambda m, loss=loss: ta.APGD(m, norm="L2", eps=suite.eps, steps=s.apgd_steps, loss=loss, seed=s.seed)
         )
+        note, dlr = f"{s.apgd_steps} steps, norm L2 (torchattacks)", loss == "dlr"
+        rid = R.APGD_DLR if dlr else R.APGD_CE
         suite.record(
-            f"APGD-{loss.upper()}", "adaptive", v, note=f"{s.apgd_steps} steps, norm L2 (torchattacks)", x_adv=xa
+            rid,
+            f"APGD-{loss.upper()}",
+            "adaptive",
+            v,
+            x_adv=xa,
+            threat=L2,
+            steps=s.apgd_steps,
+            stronger_loss=dlr,
+            note=note,
         )
 
 
@@ -137,14 +153,9 @@ def check_autoattack_l2(suite: Suite):
             suite,
             lambda m: autoattack_l2(m, suite.eps, suite.n_classes, s.seed, s.autoattack_steps, s.autoattack_queries),
         )
-        suite.record(
-            "AutoAttack (standard)",
-            "adaptive",
-            v,
-            x_adv=xa,
-            note=f"l2: APGD-CE, APGD-T, FAB-T ({s.autoattack_steps} steps), Square ({s.autoattack_queries})",
-        )
-        suite.attacks[-1].update(contains_black_box=True, stronger_loss=True)
+        note = f"l2: APGD-CE, APGD-T, FAB-T ({s.autoattack_steps} steps), Square ({s.autoattack_queries})"
+        both = dict(contains_black_box=True, stronger_loss=True, steps=s.autoattack_steps, queries=s.autoattack_queries)
+        suite.record(R.AUTOATTACK, "AutoAttack (standard)", "adaptive", v, x_adv=xa, threat=L2, note=note, **both)
 
 
 def check_square_l2(suite: Suite):
@@ -153,7 +164,7 @@ def check_square_l2(suite: Suite):
 
     q, s = suite.s.square_queries, suite.s
     v, xa = _ta(suite, lambda m: ta.Square(m, norm="L2", eps=suite.eps, n_queries=q, seed=s.seed))
-    suite.record(f"Square-{q}", "black-box", v, note=f"{q} queries, norm L2", x_adv=xa)
+    suite.record(R.SQUARE, f"Square-{q}", "black-box", v, x_adv=xa, threat=L2, queries=q, note=f"{q} queries, norm L2")
 
 
 def check_noise_l2(suite: Suite):
@@ -168,7 +179,8 @@ def check_noise_l2(suite: Suite):
             ok &= (suite.std.predict((xb + suite.eps * u).clamp(0, 1)) == yb).cpu()
         return ok
 
-    suite.record("random noise", "noise", suite.full(suite.batched(robust)), note=f"{draws} points on the l2 sphere")
+    v, note = suite.full(suite.batched(robust)), f"{draws} points on the l2 sphere"
+    suite.record(R.NOISE, "random noise", "noise", v, threat=L2, note=note)
 
 
 def check_eot_l2(suite: Suite):
@@ -181,12 +193,14 @@ def check_eot_l2(suite: Suite):
             suite,
             lambda m: ta.APGD(m, norm="L2", eps=suite.eps, steps=s.apgd_steps, eot_iter=s.eot_samples, seed=s.seed),
         )
-        suite.record(f"EOT-APGD-CE ({s.eot_samples} draws)", "eot", v, x_adv=xa)
+        label = f"EOT-APGD-CE ({s.eot_samples} draws)"
+        suite.record(R.EOT_APGD, label, "eot", v, x_adv=xa, threat=L2, steps=s.apgd_steps)
     suite.extra["eot"] = {"deterministic": det, "run": not det}
 
 
 def check_linf_only(suite: Suite):
     suite.skip(
+        "linf-only",
         "gradient estimators, SA-PGD, ASSG, encoder BPDA, SPSA, transfer",
         "-",
         "l-inf checks; the l2 suite runs torchattacks' standard l2 attacks",

@@ -16,6 +16,8 @@ from contextvars import ContextVar
 import torch
 
 from ..attacks import ThreatModel, batch_indices
+from .legacy import upgrade
+from .records import AttackRecord
 from .settings import AuditSettings
 
 
@@ -127,29 +129,23 @@ class Suite:
         out[self.att] = torch.as_tensor(v, dtype=torch.bool).cpu()
         return out
 
-    def record(self, name, group, v, worst=True, eps=None, threat="pixel/eval", note="", x_adv=None):
-        """Keep the per-sample robustness of one attack, and its summary row; with ``keep_examples``, the inputs
-        ``x_adv`` (over the attacked subset, from :meth:`adversarial`) of the images it breaks."""
-        self.robust[name] = v
+    def record(self, rid: str, label: str, group: str, v, x_adv=None, **fields):
+        """Keep one attack: its :class:`~.records.AttackRecord` (``fields``: eps, threat, steps, restarts, queries,
+        estimator, in_worst_case, note, ...) and per-image robustness ``v`` under the id ``rid``; with
+        ``keep_examples``, the inputs ``x_adv`` (over the attacked subset, from :meth:`adversarial`) of the images it
+        breaks."""
+        self.robust[rid] = v
         if self.keep_examples and x_adv is not None and self.att is not None and len(x_adv) == len(self.att):
             broken = ~torch.as_tensor(v, dtype=torch.bool)[self.att]
-            self.examples[name] = {"index": self.att[broken].clone(), "x_adv": x_adv[broken].clone()}
+            self.examples[rid] = {"index": self.att[broken].clone(), "x_adv": x_adv[broken].clone()}
+        fields.setdefault("eps", self.eps)
         self.attacks.append(
-            {
-                "attack": name,
-                "group": group,
-                "eps": self.eps if eps is None else eps,
-                "threat": threat,
-                "acc": float(v.float().mean()),
-                "n_robust": int(v.sum()),
-                "in_worst_case": worst,
-                "note": note,
-            }
+            AttackRecord(rid, label, group, robust=torch.as_tensor(v, dtype=torch.bool), **fields).row()
         )
 
-    def skip(self, name: str, group: str, reason: str):
+    def skip(self, rid: str, label: str, group: str, reason: str):
         """Record an attack that does not apply to this model, and why."""
-        self.extra.setdefault("skipped", []).append({"attack": name, "group": group, "reason": reason})
+        self.extra.setdefault("skipped", []).append({"id": rid, "attack": label, "group": group, "reason": reason})
 
     def clock(self, name):
         self.timings[name] = time.time() - self._t0
@@ -169,6 +165,7 @@ class Suite:
 
     def restore(self, st: dict) -> list:
         """Load a :meth:`state`; return the names of the checks it had finished."""
+        st = upgrade(st)  # a partial run written before attack records had ids
         self.att = None if st["att"] is None else torch.tensor(st["att"], dtype=torch.long)
         self.deterministic, self.attacks, self.extra = st["deterministic"], st["attacks"], st["extra"]
         self.timings = st["timings"]

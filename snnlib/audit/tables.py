@@ -6,6 +6,7 @@ import pandas as pd
 
 from .. import stats
 from ..attacks import ESTIMATOR_LABELS
+from . import records as R
 from .settings import AuditSettings
 
 
@@ -92,45 +93,42 @@ def trace_frame(res: dict[str, dict]) -> pd.DataFrame:
 
 
 def strength_frame(res: dict[str, dict]) -> pd.DataFrame:
-    """Robust accuracy against attack strength (forward or backward passes per image), per model and family."""
+    """Robust accuracy against attack strength (forward or backward passes per image), per model and family; ``curve``
+    marks the PGD ladder's rows (:func:`snnlib.plots.attack_budget` draws them as a line)."""
     rows = []
     for name, r in res.items():
-        s, acc = r["settings"] if "settings" in r else {}, {a["attack"]: a["acc"] for a in r["attacks"]}
+        s = r["settings"] if "settings" in r else {}
         rows += [
-            {"model": name, "family": "PGD (paper's step, best iterate)", "budget": max(k, 1), "acc": a}
+            {"model": name, "family": "PGD (paper's step, best iterate)", "budget": max(k, 1), "acc": a, "curve": True}
             for k, a in zip(r["ladder"]["steps"], r["ladder"]["acc"])
         ]
         for a in r["attacks"]:
-            b = _budget(a["attack"], s)
+            b = _budget(a, s)
             if b is not None:
-                rows.append({"model": name, "family": a["group"], "budget": b, "acc": acc[a["attack"]]})
+                rows.append({"model": name, "family": a["group"], "budget": b, "acc": a["acc"], "curve": False})
     return pd.DataFrame(rows)
 
 
-def _budget(name: str, s: dict) -> int | None:
-    if name.startswith(("Square-", "SPSA-", "SA-PGD-", "ASSG")) or name.startswith("AutoAttack"):
-        if name.startswith("Square-"):
-            return int(name.split("-")[1])
-        if name.startswith("SPSA-"):
-            return int(name.split("-")[1]) * 2 * s.get("spsa_samples", 1)
-        if name.startswith("ASSG"):
-            return s.get("sapgd_steps", 1) * len(s.get("assg_A", [1]))
-        if name.startswith("SA-PGD-"):
-            return int(name.split("-")[-1])
-        return 4 * s.get("autoattack_steps", 100) + s.get("autoattack_queries", 5000)
-    return None
+def _budget(a: dict, s: dict) -> int | None:
+    """Forward or backward passes per image of the query-counted attacks (record fields and suite settings)."""
+    return {
+        R.SQUARE: lambda: a["queries"],
+        R.SPSA: lambda: a["steps"] * 2 * s.get("spsa_samples", 1),
+        R.ASSG: lambda: s.get("sapgd_steps", 1) * len(s.get("assg_A", [1])),
+        R.SAPGD: lambda: a["steps"],
+        R.AUTOATTACK: lambda: 4 * s.get("autoattack_steps", 100) + s.get("autoattack_queries", 5000),
+    }.get(a["id"], lambda: None)()
 
 
 def estimator_table(res: dict[str, dict]) -> pd.DataFrame:
     """Accuracy (%) under PGD with each backward pass, and the paired test against ATan alpha=2 (Holm-corrected)."""
     rows = []
     for name, r in res.items():
-        tests = {t["estimator"]: t for t in r.get("estimator_tests", [])}
+        tests = {t["id"]: t for t in r.get("estimator_tests", [])}
         for a in r["attacks"]:
-            if "[" not in a["attack"]:
+            if not a.get("estimator"):
                 continue
-            key = a["attack"].split("[")[1].rstrip("]")
-            t = tests.get(a["attack"])
+            key, t = a["estimator"], tests.get(a["id"])
             rows.append(
                 {
                     "model": name,

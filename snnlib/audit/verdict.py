@@ -17,7 +17,9 @@ from __future__ import annotations
 
 from .. import stats
 from .checks import GROUPS, worst_case
+from . import records as R
 from .flags import attack_acc, per_sample, red_flags
+from .legacy import upgrade
 
 PLAIN = ("paper", "steps", "step size")
 #: flags that point at masked gradients (not at a merely weak attack, like more_steps_keep_helping)
@@ -34,10 +36,8 @@ CAUSES = ("none", "weak attack", "stronger loss", "gradient obfuscation", "mixed
 
 def stronger_loss(a: dict) -> bool:
     """An attack whose gain over PGD comes from another loss (DLR, targeted) and nothing else (AutoAttack also runs
-    Square, a black-box attack, so it does not count); results from before the record said so: by name."""
-    from .flags import contains_black_box
-
-    return bool(a.get("stronger_loss", a["attack"] == "APGD-DLR")) and not contains_black_box(a)
+    Square, a black-box attack, so it does not count)."""
+    return bool(a["stronger_loss"]) and not a["contains_black_box"]
 
 
 def cause(beyond_pgd7: int, beyond_plain: int, beyond_loss: int, fired: list[str]) -> str:
@@ -57,7 +57,7 @@ def _in_worst(r, groups=None, exclude=(), also=None):
     ps = per_sample(r)
     return worst_case(
         {
-            a["attack"]: ps[a["attack"]]
+            a["id"]: ps[a["id"]]
             for a in r["attacks"]
             if a["in_worst_case"]
             and a["group"] != "clean"
@@ -95,7 +95,7 @@ def summary(r: dict, fired: list[str] = ()) -> dict:
     wc = _in_worst(r)
     plain = _in_worst(r, groups=PLAIN)
     loss = _in_worst(r, groups=PLAIN, also=stronger_loss)
-    gap = stats.mcnemar(ps["PGD-7 (paper)"].numpy(), wc.numpy(), "greater")
+    gap = stats.mcnemar(ps[R.PGD7].numpy(), wc.numpy(), "greater")
     plain_gap = stats.mcnemar(plain.numpy(), wc.numpy(), "greater")
     loss_gap = stats.mcnemar(loss.numpy(), wc.numpy(), "greater")
     attacked = [a for a in r["attacks"] if a["group"] != "clean"]
@@ -104,15 +104,15 @@ def summary(r: dict, fired: list[str] = ()) -> dict:
     best = min(rows, key=lambda row: row["paper_plus_group"]["acc"]) if rows else None
     return {
         "n_eval": r["n_eval"],
-        "clean": stats.accuracy(ps["clean"]),
-        "pgd7": stats.accuracy(ps["PGD-7 (paper)"]),
+        "clean": stats.accuracy(ps[R.CLEAN]),
+        "pgd7": stats.accuracy(ps[R.PGD7]),
         "worst": stats.accuracy(wc),
         "plain_pgd": stats.accuracy(plain),
-        "clean_acc": acc["clean"],
-        "fgsm_acc": acc["FGSM"],
-        "pgd7_acc": acc["PGD-7 (paper)"],
+        "clean_acc": acc[R.CLEAN],
+        "fgsm_acc": acc[R.FGSM],
+        "pgd7_acc": acc[R.PGD7],
         "worst_acc": float(wc.float().mean()),
-        "gap": acc["PGD-7 (paper)"] - float(wc.float().mean()),
+        "gap": acc[R.PGD7] - float(wc.float().mean()),
         "gap_test": gap,
         "plain_vs_worst": plain_gap,
         "plain_loss_vs_worst": loss_gap,
@@ -125,11 +125,13 @@ def summary(r: dict, fired: list[str] = ()) -> dict:
 
 
 def derive(res: dict) -> dict:
-    """Add the worst case, exact intervals, the summary (``final``), the attribution and the red flags."""
+    """Add the worst case, exact intervals, the summary (``final``), the attribution and the red flags. A result
+    written before attack records had ids is upgraded first (:func:`.legacy.upgrade`)."""
+    res = upgrade(res)
     ps = per_sample(res)
-    res["per_sample"]["worst case"] = _in_worst(res).int().tolist()
+    res["per_sample"][R.WORST] = _in_worst(res).int().tolist()
     for a in res["attacks"]:
-        a.update({k: v for k, v in stats.accuracy(ps[a["attack"]]).items() if k in ("lo", "hi", "n")})
+        a.update({k: v for k, v in stats.accuracy(ps[a["id"]]).items() if k in ("lo", "hi", "n")})
     res["attribution"] = attribution(res)
     res["estimator_tests"] = _estimator_rows(res)
     res["flags"] = red_flags(res)
@@ -169,7 +171,7 @@ def _cause_text(f: dict) -> str:
 def _estimator_rows(res):
     from .flags import estimator_tests
 
-    return [{"estimator": k, **v} for k, v in estimator_tests(res).items()]
+    return [{"id": k, **v} for k, v in estimator_tests(res).items()]
 
 
 def verdict(r: dict, label: str, scale: str = "") -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from ..errors import SnnlibError
+from . import records as R
 
 FILE = "examples.pt"
 KEYS = ("x_adv", "x", "index", "y", "attack", "eps", "norm")
@@ -29,12 +30,12 @@ TOL = 1e-5
 def collect(result: dict, examples: dict, x: torch.Tensor, y: torch.Tensor, eps: float, norm: str) -> dict:
     """The worst case's examples of a suite ``result`` (per-attack ``examples`` of :class:`~.suite.Suite`) over the
     images ``x`` with labels ``y``: a dict of tensors and lists, as :func:`save` writes it."""
-    clean = torch.tensor(result["per_sample"]["clean"], dtype=torch.bool)
-    worst = torch.tensor(result["per_sample"]["worst case"], dtype=torch.bool)
+    clean = torch.tensor(result["per_sample"][R.CLEAN], dtype=torch.bool)
+    worst = torch.tensor(result["per_sample"][R.WORST], dtype=torch.bool)
     chosen = {int(i): ("clean", x[i]) for i in torch.nonzero(~clean).flatten().tolist()}
-    order = [a["attack"] for a in result["attacks"] if a["in_worst_case"] and a["group"] != "clean"]
-    for name in order:
-        ex = examples.get(name)
+    order = [(a["id"], a["attack"]) for a in result["attacks"] if a["in_worst_case"] and a["group"] != "clean"]
+    for rid, name in order:
+        ex = examples.get(rid)
         for i, xa in zip(ex["index"].tolist(), ex["x_adv"], strict=True) if ex else ():
             if not worst[i] and i not in chosen:
                 chosen[int(i)] = (name, xa)
