@@ -99,12 +99,12 @@ def parser() -> argparse.ArgumentParser:
         help="standard: clean/FGSM/PGD (+ eps sweep); audit: the gradient-obfuscation audit",
     )
     b = sub.add_parser("bench", help="time snnlib against the authors' pipeline, same weights and batch")
-    b.add_argument("--quick", action="store_true", help="reduced form for CI: small sizes, checks equality of results")
     b.add_argument(
         "--form",
         choices=["full", "quick", "build"],
         default=None,
-        help="full (default); quick (= --quick); build: the paper's setting once, single-threaded, as the "
+        help="full (default); quick: the CI form, small sizes, checks that the results are equal in seconds; build: "
+        "the paper's setting once, single-threaded, as the "
         "book shows it (cached per commit and machine in results/bench/cpu-build.json)",
     )
     b.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
@@ -317,7 +317,6 @@ def cmd_bench(args) -> dict:
         r = bench.for_build()  # the measurement the book shows, once per commit and machine
         return {k: r[k] for k in ("command", "final", "result_file") if k in r}
     return bench.run(
-        quick=args.quick,
         device=args.device,
         repeats=args.repeats,
         out=args.out,

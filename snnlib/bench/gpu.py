@@ -87,7 +87,10 @@ def run(
     t0 = time.time()
     results.write_json(folder / "environment.json", {**implementation(device), "env": results.environment(device)})
     bench = bench_run(
-        quick=dry_run, device=device, out=str(folder / "bench.json"), extras=() if dry_run else ("bf16", "compile")
+        form="quick" if dry_run else None,
+        device=device,
+        out=str(folder / "bench.json"),
+        extras=() if dry_run else ("bf16", "compile"),
     )
     tiny = (
         [

@@ -104,7 +104,6 @@ def _device(device):
 
 
 def run(
-    quick: bool = False,
     device: str = "cpu",
     repeats: int | None = None,
     out: str | None = None,
@@ -119,7 +118,6 @@ def run(
     """Time snnlib's training step and evaluation against the authors' pipeline; check equal results.
 
     Args:
-        quick: the same as ``form="quick"`` (an alias).
         device: ``cpu`` or ``cuda[:N]``.
         repeats: timed repetitions per measurement (after one warm-up); default 5 (quick, build: 1).
         out: result JSON path (default ``results/bench/<device>[-quick].json``).
@@ -140,9 +138,7 @@ def run(
     Returns a dict with ``final`` (speed-up and memory ratios, the clock, and ``equal``), the
     equality checks, the machine and ``result_file``. A human table goes to stderr.
     """
-    if quick and form not in (None, "quick"):
-        raise SnnlibError(f"quick=True is form='quick', but form={form!r} was given")
-    form = form or ("quick" if quick else "full")
+    form = form or "full"
     quick = form == "quick"
     sizes = _sizes(form, batches, width, threads, repeats)
     sizes["breakdown"] = form == "full" if breakdown is None else bool(breakdown)
