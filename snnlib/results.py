@@ -11,6 +11,7 @@ reads results through :func:`load` and never parses logs.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import os
 import platform
@@ -67,24 +68,26 @@ class ResultMissing(SnnlibError):
     """A result was needed inside :func:`only_cached`, and it has not been computed."""
 
 
-_ONLY_CACHED = [False]
+_ONLY_CACHED: contextvars.ContextVar[bool] = contextvars.ContextVar("only_cached", default=False)
 
 
 @contextlib.contextmanager
-def only_cached():
-    """Inside this block :func:`cached` never computes: a missing result raises :class:`ResultMissing`. The
-    book uses it to show a profile's committed results without training or attacking anything."""
-    before = _ONLY_CACHED[0]
-    _ONLY_CACHED[0] = True
+def only_cached(flag: bool = True):
+    """Inside this block (with ``flag``) :func:`cached` never computes: a missing result raises
+    :class:`ResultMissing`. With ``flag=False`` the block computes what is missing (the default outside any
+    block). The book reads through :func:`book_reading`."""
+    token = _ONLY_CACHED.set(bool(flag))
     try:
         yield
     finally:
-        _ONLY_CACHED[0] = before
+        _ONLY_CACHED.reset(token)
 
 
-def set_only_cached(flag: bool) -> None:
-    """Switch :func:`only_cached`'s behaviour on or off for the rest of the process (a book chapter's kernel)."""
-    _ONLY_CACHED[0] = bool(flag)
+def book_reading(profile: str):
+    """The book's reading of ``profile``: :func:`only_cached` unless the book computes that profile
+    (:func:`snnlib.places.book_computes`: the quick profile, or ``SNNLIB_COMPUTE=1``). Inside an outer read-only
+    block it stays read-only. The report's functions read every result through it."""
+    return only_cached(_ONLY_CACHED.get() or not places.book_computes(profile))
 
 
 def cached(
@@ -98,7 +101,7 @@ def cached(
         if valid is None or valid(prev):
             prev["result_file"] = str(path)
             return prev
-    if _ONLY_CACHED[0]:
+    if _ONLY_CACHED.get():
         raise ResultMissing(f"{portable(str(path))} has not been computed (and this block only reads results)")
     res = compute()
     write_json(path, res)

@@ -21,17 +21,22 @@ def test_book_computes_by_profile_and_env(monkeypatch):
         places.book_computes("quick")
 
 
-def test_use_profile_reads_only_for_committed_profiles(monkeypatch, tmp_path):
+def test_the_book_reads_committed_profiles_without_a_global_switch(monkeypatch, tmp_path):
     monkeypatch.delenv("SNNLIB_COMPUTE", raising=False)
     path = tmp_path / "r.json"
-    try:
-        assert report.use_profile("medium")["profile"] == "medium"
-        with pytest.raises(results.ResultMissing, match="has not been computed"):
+    assert report.use_profile("medium")["profile"] == "medium"  # the profile box only: no mode is switched
+    assert results.cached(path, lambda: {"x": 1})["x"] == 1 and path.exists()
+    path.unlink()
+    with results.book_reading("medium"), pytest.raises(results.ResultMissing, match="has not been computed"):
+        results.cached(path, lambda: {"x": 1})
+    with results.only_cached(), results.book_reading("quick"):  # never relaxes an outer read-only block
+        with pytest.raises(results.ResultMissing):
             results.cached(path, lambda: {"x": 1})
-        report.use_profile("quick")
-        assert results.cached(path, lambda: {"x": 1})["x"] == 1
-    finally:
-        results.set_only_cached(False)
+    with results.book_reading("quick"):
+        assert results.cached(path, lambda: {"x": 2})["x"] == 2
+    monkeypatch.setenv("SNNLIB_COMPUTE", "1")
+    with results.book_reading("medium"):
+        assert results.cached(path, lambda: {"x": 3}, force=True)["x"] == 3
 
 
 def _tiny(cifar_dir, name):

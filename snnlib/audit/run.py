@@ -253,7 +253,8 @@ def available(profile_name: str | None = None) -> tuple[dict[str, dict], dict[st
     res, missing = {}, {}
     for n, c in audited_configs(p).items():
         try:
-            res[n] = run_config(c)
+            with results.book_reading(p):
+                res[n] = run_config(c)
         except results.ResultMissing:
             missing[n] = progress_note(c, p)
     if not res:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from .. import attacks, plots, train
+from .. import attacks, plots, results, train
 from ..build import load_data
 from ..checkpoints import load_trained
 from ..encoding import PhaseEncoder, decode_phase
@@ -22,11 +22,17 @@ def sparsity(profile: str | None = None, n: int = 200, swap: bool = False) -> pd
     weights*, which isolates the pooling op's own effect.
     """
     frames = [
-        pd.DataFrame(probe_result(cfg, n, swap)["rows"])
+        pd.DataFrame(_read(cfg, probe_result, n, swap)["rows"])
         for cfg in configs(profile).values()
         if cfg.model.arch.startswith("sew")
     ]
     return pd.concat(frames, ignore_index=True)
+
+
+def _read(cfg, runner, *args):
+    """``runner(cfg, *args)`` as the book reads it (:func:`snnlib.results.book_reading`)."""
+    with results.book_reading(cfg.profile):
+        return runner(cfg, *args)
 
 
 def example_attacks(profile: str | None = None, n: int = 6, name: str | None = None) -> dict:
@@ -41,7 +47,7 @@ def example_attacks(profile: str | None = None, n: int = 6, name: str | None = N
         if name
         else next(c for c in cfgs.values() if c.model.pool == "max" and c.model.arch.startswith("sew"))
     )
-    train.ensure_trained(cfg)
+    _read(cfg, train.ensure_trained)
     model = load_trained(cfg)
     ds = load_data(cfg, "eval")
     x, y = ds.batch(torch.linspace(0, len(ds) - 1, n).long())
@@ -88,7 +94,7 @@ def fig_sparsity_layers(profile: str | None = None):
 def authors_probe(profile: str | None = None) -> pd.DataFrame:
     """The authors' probe (:func:`snnlib.authors.probe`) on the profile's SEW-ResNet-18 models, cached as JSON."""
     frames = [
-        pd.DataFrame(authors_probe_result(cfg)["rows"]).assign(pool=cfg.model.pool)
+        pd.DataFrame(_read(cfg, authors_probe_result)["rows"]).assign(pool=cfg.model.pool)
         for cfg in configs(profile).values()
         if cfg.model.arch == "sew_resnet18"
     ]
@@ -141,7 +147,7 @@ def weight_sparsity(profile: str | None = None, n: int = 16) -> pd.DataFrame:
     """Weight-gradient, gradient-times-input and input-gradient sparsity per convolution of the SEW-18 models
     (one training batch of ``n``, BN in train mode), cached as JSON."""
     frames = [
-        pd.DataFrame(weight_sparsity_result(cfg, n)["rows"]).assign(
+        pd.DataFrame(_read(cfg, weight_sparsity_result, n)["rows"]).assign(
             model=f"{label(cfg)} ({cfg.model.pool})", pool=cfg.model.pool
         )
         for cfg in configs(profile).values()

@@ -61,7 +61,8 @@ def sensitivity_table(profile: str | None = None) -> tuple[pd.DataFrame, list[st
     rows, missing = [], []
     for cfg in sensitivity_models(profile):
         try:
-            found = experiments.authors_sensitivity(cfg)
+            with results.book_reading(cfg.profile):
+                found = experiments.authors_sensitivity(cfg)
         except results.ResultMissing:
             missing.append(cfg.name)
             continue

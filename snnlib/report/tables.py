@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from .. import attacks, config, experiments, paper, places, results, stats, train
+from .. import attacks, config, experiments, paper, results, stats, train
 from ..errors import SnnlibError
 from ..models import ARCH_LABEL, ARCHS, build_model, count_parameters
 
@@ -68,18 +68,18 @@ def profile_facts(profile: str | None = None) -> dict:
 
 
 def use_profile(profile: str | None = None) -> dict:
-    """Open a chapter on ``profile``: a committed profile's results are only read, never computed, unless
-    ``SNNLIB_COMPUTE=1`` (:func:`snnlib.places.book_computes`); returns :func:`profile_facts` for the profile box."""
-    p = profile or config.profile()
-    results.set_only_cached(not places.book_computes(p))
-    return profile_facts(p)
+    """Open a chapter on ``profile``: :func:`profile_facts` for the profile box. It changes nothing: every report
+    function reads its results through :func:`snnlib.results.book_reading` of its config's profile, so a committed
+    profile's results are only read, never computed, unless ``SNNLIB_COMPUTE=1``."""
+    return profile_facts(profile or config.profile())
 
 
 def evaluation(cfg: config.Config, threat: str = "standard", sweep: bool | str | None = None) -> dict:
     """The cached clean/FGSM/PGD evaluation of ``cfg`` under a named threat model (``standard``, ``authors`` at
     8/255, ``authors-6`` at the 6/255 the authors' code uses). By default standard-threat evaluations of SEW
     models include the eps sweep (Fig. 2)."""
-    return experiments.evaluate(experiments.eval_config(cfg, threat, sweep=sweep))
+    with results.book_reading(cfg.profile):
+        return experiments.evaluate(experiments.eval_config(cfg, threat, sweep=sweep))
 
 
 def outcomes(
@@ -112,7 +112,8 @@ def evaluations(profile: str | None = None, threats=THREATS) -> pd.DataFrame:
     """One row per (config, threat model) of the paper's rows: accuracies (%) with exact 95 % intervals."""
     rows = []
     for name, cfg in configs(profile).items():
-        tr = train.ensure_trained(cfg)
+        with results.book_reading(cfg.profile):
+            tr = train.ensure_trained(cfg)
         for threat in threats:
             rows.append(
                 {
@@ -241,7 +242,8 @@ def controls_table(profile: str | None = None) -> pd.DataFrame:
     rows = []
     for cfg in cfgs:
         try:
-            train.ensure_trained(cfg)
+            with results.book_reading(cfg.profile):
+                train.ensure_trained(cfg)
             ps = outcomes(cfg)
         except results.ResultMissing:  # a committed profile whose model is still training
             rows.append({"model": cfg.name, "role": cfg.role, "n (evaluation)": "", "clean": "not yet trained"})
@@ -265,7 +267,8 @@ def _audit_cells(cfg: config.Config) -> dict:
     from .. import audit
 
     try:
-        a = audit.run_config(cfg)["final"]
+        with results.book_reading(cfg.profile):
+            a = audit.run_config(cfg)["final"]
     except results.ResultMissing:
         return {"n (audit)": "", "PGD-7 (audit subset)": "not yet audited", "worst case (audit)": "not yet audited"}
     return {

@@ -389,7 +389,8 @@ def audit_claims(profile) -> list[dict]:
         if cfg.role != "paper":
             continue
         try:
-            rows.append(_audit_row(name, audit_.run_config(cfg)))
+            with results.book_reading(cfg.profile):
+                rows.append(_audit_row(name, audit_.run_config(cfg)))
         except results.ResultMissing:
             rows.append(
                 _missing_row(
