@@ -179,7 +179,7 @@ def authors_loop(
 
     The batches are the threat registry's (:func:`snnlib.attacks.batch_indices`): a seeded shuffle that depends
     on the images only (``order_seed``, else a draw from ``generator``), so this loop and
-    :func:`snnlib.evaluation.evaluate` under the authors' threat craft on the same batches.
+    :func:`snnlib.evaluation.evaluate_model` under the authors' threat craft on the same batches.
     """
     work = model if inplace else copy.deepcopy(model)
     ref = copy.deepcopy(model).eval()

@@ -294,7 +294,7 @@ def cmd_evaluate(args) -> dict:
 
         r = audit.run_config(cfg, device=args.device or config.device(), force=args.force)
     else:
-        r = experiments.evaluate(cfg, device=args.device, force=args.force, checkpoint=args.checkpoint)
+        r = experiments.evaluate_config(cfg, device=args.device, force=args.force, checkpoint=args.checkpoint)
     return {
         "command": "evaluate",
         "suite": args.suite,

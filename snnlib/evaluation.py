@@ -43,7 +43,7 @@ def accuracy(model, ds: ImageSet, batch_size: int = 128, device="cpu") -> tuple[
     return (logits.argmax(1) == ds.targets).float().mean().item(), loss
 
 
-def evaluate(
+def evaluate_model(
     model,
     ds,
     eps: float = PAPER_EPS,

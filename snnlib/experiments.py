@@ -43,7 +43,9 @@ def short_sweep(cfg: Config) -> list[float]:
     return [min(float(e) for e in cfg.attack.eps_sweep)] if cfg.attack.eps_sweep else []
 
 
-def evaluate(cfg: Config, device: str | None = None, force: bool = False, checkpoint=None, which: str = "best") -> dict:
+def evaluate_config(
+    cfg: Config, device: str | None = None, force: bool = False, checkpoint=None, which: str = "best"
+) -> dict:
     """Clean / FGSM / PGD (and eps-sweep) accuracy of a config's trained model, cached by ``cfg.eval_key()``.
     A ``checkpoint`` file given explicitly is evaluated without caching."""
     device = device or places.device()
@@ -62,7 +64,7 @@ def _evaluate(cfg, device, checkpoint, which):
     model = load_trained(cfg, which, device, checkpoint)
     ds = load_data(cfg, "eval")
     a = cfg.attack
-    r = evaluation.evaluate(
+    r = evaluation.evaluate_model(
         model,
         ds,
         eps=a.eps,
@@ -175,7 +177,7 @@ def authors_sensitivity(cfg: Config) -> list[dict]:
     for threat_name in ("authors", "authors-6"):
         base = eval_config(cfg, threat_name)
         for order, bs in SENSITIVITY_BATCHING:
-            r = evaluate(with_attack(base, batch_order=order, batch_size=bs))
+            r = evaluate_config(with_attack(base, batch_order=order, batch_size=bs))
             e = r["final"]["eps"]
             rows.append(
                 {

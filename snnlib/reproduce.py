@@ -31,11 +31,13 @@ STAGES = ("train", "publish", "evaluate", "probes", "audit")
 
 def _evaluate(cfg: Config) -> list[str]:
     from .attacks import THREATS
-    from .experiments import authors_sensitivity, eval_config, evaluate, sensitivity_configs
+    from .experiments import authors_sensitivity, eval_config, evaluate_config, sensitivity_configs
 
     threats = tuple(THREATS) if cfg.role == "paper" and cfg.model.neuron == "if" else ("standard",)
-    out = [evaluate(eval_config(cfg, t))["result_file"] for t in threats]
-    out += [evaluate(eval_config(c, "standard", sweep="short"))["result_file"] for c in config.replicates(cfg)[1:]]
+    out = [evaluate_config(eval_config(cfg, t))["result_file"] for t in threats]
+    out += [
+        evaluate_config(eval_config(c, "standard", sweep="short"))["result_file"] for c in config.replicates(cfg)[1:]
+    ]
     for c in sensitivity_configs(cfg):
         authors_sensitivity(c)
     return out

@@ -4,7 +4,7 @@ import torch.nn.functional as F
 
 from snnlib import attacks
 from snnlib.attacks import FGSM, PGD, ThreatModel, bn_mode, run_torchattack, torchattack
-from snnlib.evaluation import evaluate
+from snnlib.evaluation import evaluate_model as evaluate
 from snnlib.data import ImageSet
 from snnlib.encoding import PhaseEncoder
 from snnlib.errors import SnnlibError

@@ -71,7 +71,7 @@ def snnlib_variant(device_type: str, kind: str) -> str:
 
 
 def snnlib_eval(threat, x, y, eps, seed, alpha=PGD_ALPHA, steps=PGD_STEPS):
-    """What :func:`snnlib.evaluation.evaluate` does for one batch, keeping logits and adversarial inputs."""
+    """What :func:`snnlib.evaluation.evaluate_model` does for one batch, keeping logits and adversarial inputs."""
     clean = threat.eval_logits(threat.inputs(x))
     fgsm = FGSM(threat, eps)(x, y)
     pgd = PGD(threat, eps, alpha, steps, random_start=True, generator=torch.Generator().manual_seed(seed))(x, y)

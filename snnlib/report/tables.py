@@ -79,7 +79,7 @@ def evaluation(cfg: config.Config, threat: str = "standard", sweep: bool | str |
     8/255, ``authors-6`` at the 6/255 the authors' code uses). By default standard-threat evaluations of SEW
     models include the eps sweep (Fig. 2)."""
     with results.book_reading(cfg.profile):
-        return experiments.evaluate(experiments.eval_config(cfg, threat, sweep=sweep))
+        return experiments.evaluate_config(experiments.eval_config(cfg, threat, sweep=sweep))
 
 
 def outcomes(
