@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from snnlib import attacks, audit, models, neurons
-from snnlib.audit import checks
+from snnlib.audit import primitives as checks
 from snnlib.errors import NotApplicable, SnnlibError
 
 snn = pytest.importorskip("snntorch")

@@ -34,9 +34,8 @@ from .attack_check import binarization_test
 from .attack_check import indicators as attack_failure_indicators
 from .l2 import run_l2
 from .verify import verify as verify_examples
-from .checks import (
-    CHECKS,
-    GROUPS,
+from .checks import CHECKS, GROUPS
+from .primitives import (
     input_grads,
     is_deterministic,
     output_range,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from .. import stats
 from . import records as R
-from .checks import worst_case
+from .primitives import worst_case
 
 A = stats.ALPHA
 FLAG_TEXT = {

@@ -20,7 +20,8 @@ from tqdm import tqdm
 
 from ..attacks import bn_mode
 from ..kernels import flush_denormals
-from .checks import check_clean, check_zero_gradients
+from .checks import check_clean
+from .threat_checks import check_zero_gradients
 from .settings import AuditSettings
 from . import records as R
 from .suite import Suite

@@ -16,7 +16,8 @@ further, with a masking flag fired: *gradient obfuscation*; without one, *mixed:
 from __future__ import annotations
 
 from .. import stats
-from .checks import GROUPS, worst_case
+from .checks import GROUPS
+from .primitives import worst_case
 from . import records as R
 from .flags import attack_acc, per_sample, red_flags
 from .legacy import upgrade
