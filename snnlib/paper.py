@@ -116,80 +116,91 @@ def table(which: str) -> pd.DataFrame:
     return df
 
 
+#: where the paper's text and the authors' code differ: (what, text, code, snnlib switch, what the book uses); the
+#: fields in braces are filled from snnlib's defaults by :func:`text_vs_code`
+TEXT_VS_CODE = [
+    (
+        "spike weights ω(t)",
+        "applied",
+        "not applied",
+        "PhaseEncoder(weighted=...)",
+        "code (weighted={weighted})",
+    ),
+    ("attacked tensor", "image (Fig. 1)", "encoded spikes", "ThreatModel(space=...)", "both; 'standard' = pixel"),
+    (
+        "BN while crafting",
+        "not stated",
+        "train mode (model.train())",
+        "ThreatModel(bn=...)",
+        "both; 'standard' = eval",
+    ),
+    (
+        "test batches under BN train mode",
+        "not stated",
+        "test loader shuffled, batch 16",
+        "attack.batch_order, attack.batch_size (threat registry)",
+        "code: a seeded shuffle of 16 for the authors' threat",
+    ),
+    (
+        "BN statistics after crafting",
+        "-",
+        "updated on test images",
+        "ThreatModel(restore_bn=...)",
+        "restored (the audit measures the leak)",
+    ),
+    (
+        "attack ε",
+        "{paper_eps}/255",
+        "{authors_eps}/255 (default; adv_test_step passes none)",
+        "attack.eps",
+        "text; the authors' threat model at both",
+    ),
+    ("weight decay", "not stated", "1e-3", "train.weight_decay", "code ({weight_decay})"),
+    (
+        "checkpoint selection",
+        "not stated",
+        "lowest test loss",
+        "train.select on a validation split",
+        "validation split",
+    ),
+    (
+        "robust accuracy measured on",
+        "not stated",
+        "the current epoch's model, every epoch",
+        "-",
+        "the selected checkpoint",
+    ),
+    (
+        "dataset loaded",
+        "CIFAR-10/100, CIFAR10-DVS",
+        "CIFAR-100 whatever the config says; no DVS loader",
+        "data.dataset",
+        "the config's dataset",
+    ),
+    (
+        "pixel scaling",
+        "[0, 1]",
+        "p/256 inside the encoder",
+        "PhaseEncoder quantises round(255x)",
+        "identical spikes",
+    ),
+    ("PGD on a vanishing gradient", "-", "the run stops (gradient norm < 1e-6 raises)", "-", "never stops"),
+    ("Spiking-ResNet stem pool", "-", "always max", "model.pool", "max (as the code)"),
+]
+
+
 def text_vs_code() -> pd.DataFrame:
     """Where the paper's text and the authors' code (github.com/luutn2002/grad-obf-snn) differ, the snnlib switch
-    for each, and which side this book uses."""
+    for each, and which side this book uses (:data:`TEXT_VS_CODE`)."""
     from .attacks import AUTHORS_EPS, PAPER_EPS
     from .config import Config
 
     c = Config()
-    rows = [
-        (
-            "spike weights ω(t)",
-            "applied",
-            "not applied",
-            "PhaseEncoder(weighted=...)",
-            f"code (weighted={c.model.weighted})",
-        ),
-        ("attacked tensor", "image (Fig. 1)", "encoded spikes", "ThreatModel(space=...)", "both; 'standard' = pixel"),
-        (
-            "BN while crafting",
-            "not stated",
-            "train mode (model.train())",
-            "ThreatModel(bn=...)",
-            "both; 'standard' = eval",
-        ),
-        (
-            "test batches under BN train mode",
-            "not stated",
-            "test loader shuffled, batch 16",
-            "attack.batch_order, attack.batch_size (threat registry)",
-            "code: a seeded shuffle of 16 for the authors' threat",
-        ),
-        (
-            "BN statistics after crafting",
-            "-",
-            "updated on test images",
-            "ThreatModel(restore_bn=...)",
-            "restored (the audit measures the leak)",
-        ),
-        (
-            "attack ε",
-            f"{PAPER_EPS * 255:.0f}/255",
-            f"{AUTHORS_EPS * 255:.0f}/255 (default; adv_test_step passes none)",
-            "attack.eps",
-            "text; the authors' threat model at both",
-        ),
-        ("weight decay", "not stated", "1e-3", "train.weight_decay", f"code ({c.train.weight_decay:g})"),
-        (
-            "checkpoint selection",
-            "not stated",
-            "lowest test loss",
-            "train.select on a validation split",
-            "validation split",
-        ),
-        (
-            "robust accuracy measured on",
-            "not stated",
-            "the current epoch's model, every epoch",
-            "-",
-            "the selected checkpoint",
-        ),
-        (
-            "dataset loaded",
-            "CIFAR-10/100, CIFAR10-DVS",
-            "CIFAR-100 whatever the config says; no DVS loader",
-            "data.dataset",
-            "the config's dataset",
-        ),
-        (
-            "pixel scaling",
-            "[0, 1]",
-            "p/256 inside the encoder",
-            "PhaseEncoder quantises round(255x)",
-            "identical spikes",
-        ),
-        ("PGD on a vanishing gradient", "-", "the run stops (gradient norm < 1e-6 raises)", "-", "never stops"),
-        ("Spiking-ResNet stem pool", "-", "always max", "model.pool", "max (as the code)"),
-    ]
+    fill = {
+        "weighted": c.model.weighted,
+        "paper_eps": f"{PAPER_EPS * 255:.0f}",
+        "authors_eps": f"{AUTHORS_EPS * 255:.0f}",
+        "weight_decay": f"{c.train.weight_decay:g}",
+    }
+    rows = [tuple(cell.format(**fill) for cell in row) for row in TEXT_VS_CODE]
     return pd.DataFrame(rows, columns=["what", "paper's text", "authors' code", "snnlib switch", "this book uses"])

@@ -173,6 +173,11 @@ def gradient_sparsity(
             torch.autograd.grad(obj, z)
     if not rec.stats:
         raise SnnlibError("no gradient reached any probed op; is the encoder's grad 'none'?")
+    return _sparsity_frame(rec)
+
+
+def _sparsity_frame(rec) -> pd.DataFrame:
+    """One row per probed op from a recorder's pooled statistics (an op that got no gradient: all zeros)."""
     rows = []
     for key, meta in rec.meta.items():
         s = rec.stats.get(key)

@@ -163,6 +163,23 @@ def _seed_parts(ma, mb, pooled_var, pooled_df, pooled_source) -> tuple[list, lis
     return parts, notes
 
 
+def _two_sided_p(d: float, se: float, df: float) -> float:
+    """Two-sided p-value of ``d`` with standard error ``se``: Student's t with ``df`` (normal if infinite)."""
+    if se <= 0:
+        return 0.0 if d != 0 else 1.0
+    return float(2 * (_st.norm.sf(abs(d) / se) if not math.isfinite(df) else _st.t.sf(abs(d) / se, df)))
+
+
+def _sign_verdict(lo: float, hi: float, expected: int) -> str:
+    """``agrees`` if the interval excludes 0 on the ``expected`` side, ``contradicts`` on the other, else
+    ``cannot tell``."""
+    if lo > 0 if expected > 0 else hi < 0:
+        return "agrees"
+    if hi < 0 if expected > 0 else lo > 0:
+        return "contradicts"
+    return "cannot tell"
+
+
 def model_comparison(
     per_image_a: list,
     per_image_b: list,
@@ -199,26 +216,14 @@ def model_comparison(
     se = math.sqrt(var)
     crit = _t((1 + level) / 2, df)
     lo, hi = float(d - crit * se), float(d + crit * se)
-    p = (
-        float(2 * (_st.norm.sf(abs(d) / se) if not math.isfinite(df) else _st.t.sf(abs(d) / se, df)))
-        if se > 0
-        else (0.0 if d != 0 else 1.0)
-    )
-    verdict = (
-        "agrees"
-        if (lo > 0 if expected > 0 else hi < 0)
-        else "contradicts"
-        if (hi < 0 if expected > 0 else lo > 0)
-        else "cannot tell"
-    )
     out = {
         "diff": d,
         "lo": lo,
         "hi": hi,
         "se": se,
         "df": df,
-        "p": p,
-        "verdict": verdict,
+        "p": _two_sided_p(d, se, df),
+        "verdict": _sign_verdict(lo, hi, expected),
         "n_seeds": (len(A), len(B)),
         "n_images": A.shape[1],
         "mde": float((_t(1 - ALPHA, df) + _t(0.8, df)) * se),
