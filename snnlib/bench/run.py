@@ -15,18 +15,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import sys
 import time
 from pathlib import Path
 
-import pandas as pd
 import torch
 from tqdm import tqdm
 
 from .. import places, results
 from ..errors import SnnlibError
-from . import checks, profile, roofline
-from .measure import IMAGE, NUM_CLASSES, input_batch, load_average, peak_memory, quiet_check, sync, timing
+from . import checks, profile, roofline, summary
+from .measure import IMAGE, NUM_CLASSES, input_batch, load_average, peak_memory, quiet_check, sync
 from .variants import EXTRAS, LEVERS, PGD_ALPHA, SEED, VARIANTS, Bench, snnlib_variant
 
 log = logging.getLogger("snnlib")
@@ -234,109 +232,6 @@ def _timed(bench, plan, data, sizes, dev, bar):
     return times
 
 
-def _role(kind, v, dev):
-    if v == "authors":
-        return "authors"
-    return "path" if v in VARIANTS[dev.type][kind] else "lever" if v in LEVERS.get(kind, {}) else "extra"
-
-
-def _rows(plan, times, memory, checks_, wk, pk, sizes, clock, dev):
-    rows = []
-    for kind, b, v in plan:
-        row = {"workload": kind, "batch": b, "variant": v, "role": _role(kind, v, dev)}
-        for name in ("wall", "cpu"):
-            timing(row, name, times[(kind, b, v)][name], times[(kind, b, "authors")][name], b)
-        for k in (
-            "ms_per_image",
-            "ms_per_image_min",
-            "ms_per_image_max",
-            "speedup",
-            "speedup_paired",
-            "speedup_min",
-            "speedup_max",
-        ):
-            row[k] = row[f"{clock}_{k}"]
-        if row["role"] == "lever":  # its gain over the row it changes: snnlib's path, or the denormal model
-            over = LEVERS[kind][v] if LEVERS[kind][v] not in (None, "authors") else snnlib_variant(dev.type, kind)
-            g = {}
-            timing(g, clock, times[(kind, b, v)][clock], times[(kind, b, over)][clock], b)
-            row.update(
-                {
-                    "gain_over": over,
-                    "gain": g[f"{clock}_speedup"],
-                    "gain_min": g[f"{clock}_speedup_min"],
-                    "gain_max": g[f"{clock}_speedup_max"],
-                }
-            )
-        roof = roofline.roofline(wk, pk, sizes["batches"][0], bf16=v == "+ bf16 autocast", steps=sizes["pgd_steps"])
-        c = checks_.get((kind, b, v), {})
-        row.update(
-            {
-                "peak_mb": memory[(kind, b, v)],
-                "memory_ratio": checks.ratio(memory[(kind, b, "authors")], memory[(kind, b, v)]),
-                "roofline_ms_per_image": roof[kind],
-                "roofline_fraction": roof[kind] / row["ms_per_image"],
-                "equal": c.get("passed"),
-                "wall_s": times[(kind, b, v)]["wall"],
-                "cpu_s": times[(kind, b, v)]["cpu"],
-            }
-        )
-        rows.append(row)
-    return rows
-
-
-def _final(rows, dev, clock, spikes_equal, checks_, quiet):
-    final = {}
-    for r in rows:
-        if r["variant"] == snnlib_variant(dev.type, r["workload"]):
-            k = f"{r['workload']}_b{r['batch']}"
-            final.update(
-                {
-                    f"{k}_speedup": r["speedup"],
-                    f"{k}_speedup_min": r["speedup_min"],
-                    f"{k}_speedup_max": r["speedup_max"],
-                    f"{k}_memory_ratio": r["memory_ratio"],
-                }
-            )
-    final["clock"] = clock
-    final["equal"] = bool(spikes_equal and all(c["passed"] for c in checks_.values() if c["in_path"]))
-    final["spikes_equal"] = spikes_equal
-    final["quiet"] = quiet["quiet"]
-    return final
-
-
-def _fmt_range(r, k, f):
-    return f"{r[k]:{f}} [{r[k + '_min']:{f}}-{r[k + '_max']:{f}}]"
-
-
-def _print(rows, machine, sizes, source, clock, final, quiet):
-    t = pd.DataFrame(rows)
-    show = pd.DataFrame(
-        {
-            "workload": t.workload,
-            "batch": t.batch,
-            "variant": t.variant,
-            "ms/img [min-max]": [_fmt_range(r, "ms_per_image", ".3g") for r in rows],
-            "speed-up [min-max]": [_fmt_range(r, "speedup", ".2f") for r in rows],
-            "lever gain [min-max]": [_fmt_range(r, "gain", ".2f") if "gain" in r else "" for r in rows],
-            "peak_mb": t.peak_mb,
-            "memory_ratio": t.memory_ratio,
-            "equal": t.equal,
-        }
-    )
-    pd.set_option("display.width", 250)
-    print(
-        f"\nsnnlib bench on {machine.get('gpu') or machine['cpu_model']} ({machine['torch_threads']} threads), "
-        f"SEW-ResNet-18 width {sizes['width']}, T={sizes['T']}, {IMAGE}x{IMAGE}, {source}; "
-        f"median [min-max] of {sizes['repeats']} interleaved repetitions, {clock} clock",
-        file=sys.stderr,
-    )
-    print(show.to_string(index=False, float_format=lambda v: f"{v:.3g}"), file=sys.stderr)
-    print(f"equal results: {final['equal']}", file=sys.stderr)
-    if not quiet["quiet"]:
-        print("WARNING: the machine was not quiet: " + "; ".join(quiet["reasons"]), file=sys.stderr)
-
-
 def _machine(dev):
     env = results.environment(str(dev), SEED)
     m = {
@@ -395,13 +290,9 @@ def _run(sizes, dev, quick, out, ablation, extra_names):
     )
     pk, wk = roofline.peaks(dev, small=quick), roofline.work(bench.net, spikes_a[:, : sizes["batches"][0]])
     clock = "cpu" if dev.type == "cpu" and torch.get_num_threads() == 1 else "wall"
-    rows = _rows(plan, times, memory, checks_, wk, pk, sizes, clock, dev)
-    final = _final(rows, dev, clock, spikes_equal, checks_, quiet)
-    _print(rows, machine, sizes, source, clock, final, quiet)
-
-    def key(k):
-        return "|".join(str(x) for x in k)
-
+    rows = summary.rows(plan, times, memory, checks_, wk, pk, sizes, clock, dev)
+    final = summary.final(rows, dev, clock, spikes_equal, checks_, quiet)
+    summary.show(rows, machine, sizes, source, clock, final, quiet)
     result = {
         "command": "bench",
         "quick": quick,
@@ -423,7 +314,7 @@ def _run(sizes, dev, quick, out, ablation, extra_names):
         "quiet_check": quiet,
         "final": final,
         "table": rows,
-        "checks": {key(k): v for k, v in checks_.items()},
+        "checks": {"|".join(str(x) for x in k): v for k, v in checks_.items()},
         "failed_extras": failed,
         "authors_bn_drift_changed_predictions": {
             f"{k[0]}|{k[1]}": r.get("drift_changed") for k, r in ref.items() if k[0] == "eval" and k[2] == "authors"
@@ -433,6 +324,12 @@ def _run(sizes, dev, quick, out, ablation, extra_names):
     }
     if sizes["breakdown"]:
         _breakdown(result, bench, data, sizes)
+    return _write(result, sizes, dev, out)
+
+
+def _write(result: dict, sizes, dev, out) -> dict:
+    """Write the result file (default ``results/bench/<device>[-<form>].json``); the command's final dict."""
+    final, machine, quiet = result["final"], result["machine"], result["quiet_check"]
     suffix = "" if sizes["form"] == "full" else f"-{sizes['form']}"
     path = Path(out) if out else places.output_root() / "results" / "bench" / f"{dev.type}{suffix}.json"
     results.write_json(path, result)
