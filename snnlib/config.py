@@ -428,8 +428,26 @@ def load_config(path, overrides=()) -> Config:
 
 
 def with_overrides(cfg: Config, overrides) -> Config:
-    """A copy of ``cfg`` with ``key.sub=value`` overrides applied and validated."""
+    """A copy of ``cfg`` with ``key.sub=value`` overrides (the CLI's ``--set`` strings) applied and validated; inside
+    the library use the typed :func:`replace`."""
     return from_dict(apply_overrides(cfg.to_dict(), overrides))
+
+
+def _replaced(obj, changes: dict):
+    fields = {}
+    for k, v in changes.items():
+        if not hasattr(obj, k):
+            raise SnnlibError(f"unknown config field {k!r} of {type(obj).__name__}")
+        cur = getattr(obj, k)
+        fields[k] = _replaced(cur, v) if dataclasses.is_dataclass(cur) and isinstance(v, dict) else v
+    return dataclasses.replace(obj, **fields)
+
+
+def replace(cfg: Config, **changes) -> Config:
+    """A copy of ``cfg`` with fields changed, typed (``dataclasses.replace``): a top-level field by value, a section
+    (``data``, ``model``, ``train``, ``attack``; ``train`` also ``adversarial``) by a dict of its fields, e.g.
+    ``replace(cfg, name="x", model={"neuron": "relu", "T": 1})``. Validated like a file."""
+    return from_dict(_replaced(cfg, changes).to_dict())
 
 
 def resolve(name_or_path, profile_name: str | None = None) -> Path:

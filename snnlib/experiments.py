@@ -17,11 +17,11 @@ from . import evaluation, places, results, train
 from .attacks import threat as registered_threat
 from .build import load_data
 from .checkpoints import load_trained
-from .config import Config, with_overrides
+from .config import Config
 from .config import replicates as config_replicates
 
 
-def eval_config(cfg: Config, threat: str | None = None, sweep: bool | str | None = None, extra=()) -> Config:
+def eval_config(cfg: Config, threat: str | None = None, sweep: bool | str | None = None) -> Config:
     """``cfg`` with a named threat model (a key of :data:`~snnlib.attacks.THREATS`), with or without the eps sweep. By
     default (``sweep=None``) the book's rule: the sweep (Fig. 2) for SEW models of the paper's rows and the
     defended baseline under the standard threat only. ``sweep="short"`` (seed replicates) keeps only the
@@ -34,8 +34,7 @@ def eval_config(cfg: Config, threat: str | None = None, sweep: bool | str | None
         attack["eps_sweep"] = short_sweep(cfg) if sweeps else []
     elif not sweep:
         attack["eps_sweep"] = []
-    cfg = dataclasses.replace(cfg, attack=dataclasses.replace(cfg.attack, **attack))
-    return with_overrides(cfg, extra) if extra else cfg
+    return with_attack(cfg, **attack)
 
 
 def short_sweep(cfg: Config) -> list[float]:

@@ -173,8 +173,8 @@ def test_threat_registry_is_the_one_place(tiny_model):
     ) and abs(cfg.attack.eps - 6 / 255) < 1e-12
     # batch order and size are in the key only where they change numbers (BN train)
     std = experiments.eval_config(Config(), "standard")
-    assert experiments.eval_config(std, None, extra=["attack.batch_size=7"]).eval_key() == std.eval_key()
-    assert experiments.eval_config(cfg, None, extra=["attack.batch_size=7"]).eval_key() != cfg.eval_key()
+    assert experiments.with_attack(std, batch_size=7).eval_key() == std.eval_key()
+    assert experiments.with_attack(cfg, batch_size=7).eval_key() != cfg.eval_key()
     with pytest.raises(SnnlibError, match="unknown threat model 'author'; expected one of: standard, authors"):
         attacks.threat("author")
     assert attacks.ThreatModel.preset(tiny_model, "authors").bn == "train"

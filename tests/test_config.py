@@ -81,3 +81,15 @@ def test_profile_env(monkeypatch):
         config.profile()
     monkeypatch.setenv("SNNLIB_DATA", "some/rel")
     assert config.data_root() == (config.project_root() / "some/rel").resolve()
+
+
+def test_replace_is_typed_and_validated():
+    from snnlib.config import Config, replace
+
+    cfg = replace(Config(), name="twin", model={"neuron": "relu", "T": 1}, train={"adversarial": {"steps": 3}})
+    assert (cfg.name, cfg.model.neuron, cfg.model.T, cfg.train.adversarial.steps) == ("twin", "relu", 1, 3)
+    assert cfg.model.K == Config().model.K  # the other fields are kept
+    with pytest.raises(SnnlibError, match="unknown config field 'widht' of ModelConfig"):
+        replace(Config(), model={"widht": 8})
+    with pytest.raises(SnnlibError):
+        replace(Config(), model={"neuron": "relux"})  # validated like a file

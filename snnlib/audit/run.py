@@ -13,7 +13,7 @@ from tqdm import tqdm
 from .. import places, results, train
 from ..build import load_data
 from ..checkpoints import load_trained
-from ..config import Config, config_path, content_hash, load_config, load_profile, with_overrides
+from ..config import Config, config_path, content_hash, load_config, load_profile, replace
 from ..data import stratified_indices
 from ..errors import SnnlibError
 from ..kernels import flush_denormals
@@ -65,15 +65,11 @@ def run_suite(
 
 def twin_config(cfg: Config, name: str | None = None) -> Config:
     """The ANN twin of a config: the same ResNet and training recipe, ReLU instead of IF, direct input, T=1."""
-    return with_overrides(
+    return replace(
         cfg,
-        [
-            f"name={name or cfg.name + '_ann'}",
-            "model.neuron=relu",
-            "model.encoder=direct",
-            "model.T=1",
-            "notes=ANN twin (ReLU, direct input, T=1) of " + cfg.name,
-        ],
+        name=name or cfg.name + "_ann",
+        model={"neuron": "relu", "encoder": "direct", "T": 1},
+        notes="ANN twin (ReLU, direct input, T=1) of " + cfg.name,
     )
 
 

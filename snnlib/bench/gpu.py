@@ -45,14 +45,10 @@ def implementation(device: str) -> dict:
 def _train_timed(cfg, device, out: Path, budget_s: float) -> dict:
     """Train ``cfg`` on ``device`` into its own output folder; cut the epochs if the first shows it would not fit."""
     t0 = time.time()
-    first = train.train(config.with_overrides(cfg, ["train.epochs=1"]), device=device, force=True)
+    first = train.train(config.replace(cfg, train={"epochs": 1}), device=device, force=True)
     per_epoch = first["history"][0]["time_s"]
     epochs = max(1, min(cfg.train.epochs, int(budget_s // max(per_epoch, 1e-9))))
-    r = (
-        first
-        if epochs == 1
-        else train.train(config.with_overrides(cfg, [f"train.epochs={epochs}"]), device=device, force=True)
-    )
+    r = first if epochs == 1 else train.train(config.replace(cfg, train={"epochs": epochs}), device=device, force=True)
     summary = {
         "config": cfg.name,
         "device": device,
@@ -93,25 +89,23 @@ def run(
         extras=() if dry_run else ("bf16", "compile"),
     )
     tiny = (
-        [
-            "model.width=2",
-            "data.n_per_class=6",
-            "data.test_per_class=2",
-            "data.eval_per_class=1",
-            "train.epochs=1",
-            "train.threads=1",
-        ]
+        {
+            "model": {"width": 2},
+            "data": {"n_per_class": 6, "test_per_class": 2, "eval_per_class": 1},
+            "train": {"epochs": 1, "threads": 1},
+        }
         if dry_run
-        else ["train.threads=null"]
+        else {"train": {"threads": None}}
     )
-    med = config.with_overrides(
-        config.load_config(config.config_path(medium, "medium")), [*tiny, "profile=custom", "data.pixels=lossless"]
-    )  # new trainings: lossless data
-    pap = config.with_overrides(
-        config.load_config(config.config_path(paper, "paper")),
-        [*tiny, "profile=custom"] + ([] if dry_run else ["train.epochs=3"]),
-    )
-    left = lambda: max(60.0, budget_s - (time.time() - t0))  # noqa: E731
+    med = config.load_config(config.config_path(medium, "medium"))
+    med = config.replace(med, profile="custom", **{**tiny, "data": {**tiny.get("data", {}), "pixels": "lossless"}})
+    pap = config.replace(config.load_config(config.config_path(paper, "paper")), profile="custom", **tiny)
+    if not dry_run:
+        pap = config.replace(pap, train={"epochs": 3})
+
+    def left() -> float:
+        return max(60.0, budget_s - (time.time() - t0))
+
     m = _train_timed(med, device, folder / f"medium-{medium}.json", left() * 0.45)
     p = _train_timed(pap, device, folder / f"paper-{paper}.json", left())
     return {
