@@ -229,11 +229,7 @@ def replicates(cfg: Config) -> list[Config]:
     """``cfg`` and one copy per seed in ``cfg.replicates``: same data selection, other training seed."""
     out = [cfg]
     for s in cfg.replicates:
-        out.append(
-            with_overrides(
-                cfg, [f"name={cfg.name}-s{s}", f"seed={s}", f"data.split_seed={cfg.split_seed}", "replicates=[]"]
-            )
-        )
+        out.append(replace(cfg, name=f"{cfg.name}-s{s}", seed=s, data={"split_seed": cfg.split_seed}, replicates=[]))
     return out
 
 
