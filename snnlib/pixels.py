@@ -1,0 +1,87 @@
+"""One trained model on both copies of CIFAR-10's test images, lossless and JPEG (issue: lossless CIFAR-10).
+
+The JPEG copy's errors (about 6/255 on average) sit in the low-order bits that phase coding turns into spikes, the
+size of the 8/255 budget. Whether a model's robustness transfers between the copies is measured here on the same
+images (the two copies share order and labels, so a config's seeded selection picks the same images in both): clean
+accuracy on the config's test selection and the paper's FGSM/PGD-7 on its attacked subset, per image, so that the
+two copies can be compared by the exact paired test (:func:`snnlib.stats.mcnemar`).
+
+The copies store the images in different orders (the arrays in the original release's order, the JPEG tree class
+by class), but both keep each class's images in their original order, and a seeded selection picks the same ranks
+within each class. So the outcomes are stored in one canonical order, class by class and by rank within the class
+(:func:`canonical`): position ``i`` is the same image in both copies.
+"""
+
+from __future__ import annotations
+
+import time
+
+from . import evaluation, places, results
+import torch
+
+from .checkpoints import load_trained
+from .config import Config, content_hash, replace
+from .data import ImageSet, load_dataset, stratified_indices
+
+PIXELS = ("lossless", "jpeg")
+
+
+def trained_on(cfg: Config, pixels: str) -> Config:
+    """The config of ``cfg``'s model trained on the ``pixels`` copy: ``cfg`` itself if it names that copy; else its
+    twin as the medium profile trained it (the JPEG models before denormals were flushed, the lossless retraining
+    with ``train.flush_denormals``)."""
+    if cfg.data.pixels == pixels:
+        return cfg
+    return replace(cfg, data={"pixels": pixels}, train={"flush_denormals": pixels == "lossless"})
+
+
+def cross_evaluation(cfg: Config, pixels: str, device: str | None = None, force: bool = False) -> dict:
+    """Clean (test selection) and FGSM/PGD-7 (attacked subset) outcomes per image of ``cfg``'s trained model on the
+    ``pixels`` copy of the test images, cached beside the model's run as ``pixels-<copy>-<key>.json``."""
+    device = device or places.device()
+    key = content_hash({"eval": cfg.eval_key(), "test_pixels": pixels})
+    out = results.run_dir(cfg) / f"pixels-{pixels}-{key[:10]}.json"
+    return results.cached(out, lambda: _compute(cfg, pixels, device, key), force)
+
+
+def canonical(ds: ImageSet) -> ImageSet:
+    """``ds`` in class order, each class's images in their stored order (the same order in both copies)."""
+    t = ds.targets.long()
+    return ds.subset(torch.argsort(t * len(t) + torch.arange(len(t))))
+
+
+def selections(cfg: Config, pixels: str) -> tuple[ImageSet, ImageSet]:
+    """The config's test selection and attacked subset of the ``pixels`` copy, in canonical order: the same images
+    as :func:`snnlib.build.load_data` selects from either copy."""
+    full = canonical(load_dataset(cfg.data.dataset, train=False, pixels=pixels))
+    d = cfg.data
+    pick = [stratified_indices(full.targets, n, cfg.split_seed) for n in (d.test_per_class, d.eval_per_class)]
+    return full.subset(pick[0]), full.subset(pick[1])
+
+
+def _compute(cfg: Config, pixels: str, device: str, key: str) -> dict:
+    t0 = time.time()
+    model = load_trained(cfg, "best", device)
+    (test, attacked), a = selections(cfg, pixels), cfg.attack
+    logits, _ = evaluation.predict(model, test, cfg.train.eval_batch_size, device)
+    r = evaluation.evaluate_model(
+        model, attacked, a.eps, a.pgd_alpha, a.pgd_steps, "pixel", "eval", [], a.batch_size, device, cfg.seed
+    )
+    e = float(a.eps)
+    return {
+        "kind": "pixels",
+        "run_id": cfg.run_id,
+        "key": key,
+        "trained_on": cfg.data.pixels,
+        "test_pixels": pixels,
+        "eps": e,
+        "per_sample": {
+            "clean_test": (logits.argmax(1).cpu() == test.targets).int().tolist(),
+            "clean": r["per_sample"]["clean"],
+            "fgsm": r["per_sample"][f"fgsm@{e}"],
+            "pgd": r["per_sample"][f"pgd@{e}"],
+        },
+        "data": {"test": test.provenance(), "attacked": attacked.provenance()},
+        "env": results.environment(device, cfg.seed),
+        "wall_time_s": time.time() - t0,
+    }
