@@ -12,6 +12,7 @@ that does not match ``SHA256SUMS``, a wrong shape or dtype, or a label outside t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 
@@ -111,6 +112,17 @@ def read_split(folder, train: bool, num_classes: int | None = None):
             f"{path} does not exist; an npz data folder holds train.npz and test.npz, "
             f"each with 'x' (uint8 [N, H, W, C]) and 'y' (labels)"
         )
+    st = path.stat()
+    images, targets, classes, digest = _read(str(path.resolve()), st.st_size, st.st_mtime_ns, num_classes)
+    return images, targets, list(classes), digest
+
+
+@functools.lru_cache(maxsize=4)
+def _read(path: str, size: int, mtime_ns: int, num_classes: int | None):
+    """One split, read, checked and converted once per process while the file stays the same (its size and mtime
+    are in the key): a run loads its data many times (each split, each stage). The tensors are shared between
+    callers, who index them (a copy) and never write into them."""
+    path = Path(path)
     digest = verify(path)
     x, y, classes = _open(path)
     _check_arrays(path, x, y, num_classes)
@@ -118,4 +130,4 @@ def read_split(folder, train: bool, num_classes: int | None = None):
     if classes is None:
         classes = CIFAR10_CLASSES if k == 10 else [str(i) for i in range(k)]
     images = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
-    return images, torch.from_numpy(y.astype(np.int64)), list(classes), digest
+    return images, torch.from_numpy(y.astype(np.int64)), tuple(classes), digest
