@@ -66,9 +66,13 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _subcommand(sub, name: str, help: str, epilog: str = EPILOG):
+    return sub.add_parser(name, help=help, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def _with_config(sub, name: str, help: str):
     """A subcommand that takes a CONFIG (and the common options)."""
-    p = sub.add_parser(name, help=help, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _subcommand(sub, name, help)
     _common(p)
     return p
 
@@ -126,12 +130,7 @@ def _add_bench(sub):
 
 
 def _add_audit(sub):
-    a = sub.add_parser(
-        "audit",
-        help="audit any PyTorch model for gradient obfuscation: a report card",
-        epilog=AUDIT_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    a = _subcommand(sub, "audit", "audit any PyTorch model for gradient obfuscation: a report card", AUDIT_EPILOG)
     a.add_argument(
         "--model",
         required=True,
@@ -220,12 +219,7 @@ def _add_reproduce(sub):
     from .executors import EXECUTORS, TIME_FORMAT
     from .reproduce import STAGES
 
-    r = sub.add_parser(
-        "reproduce",
-        help="every result the book reads for the named configs (cached; resumable)",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    r = _subcommand(sub, "reproduce", "every result the book reads for the named configs (cached; resumable)")
     r.add_argument("configs", nargs="*", metavar="CONFIG", help="config names of the profile (SNNLIB_PROFILE)")
     r.add_argument("--all", action="store_true", help="every config of the profile")
     r.add_argument(
