@@ -14,7 +14,8 @@ OUTCOMES = (("clean_test", "clean"), ("fgsm", "FGSM"), ("pgd", "PGD-7"))
 
 
 def _runs(profile: str | None) -> tuple[dict, list[str]]:
-    """``{(trained on, tested on): cross evaluation}`` as the book reads them, and the models not trained yet."""
+    """``{(trained on, tested on): cross evaluation}`` as the book reads them, and the models not trained or evaluated
+    yet (:func:`snnlib.pixels.cross_evaluation` computes them)."""
     found, missing = {}, []
     for trained in pixels.PIXELS:
         cfg = pixels.trained_on(main_config(profile), trained)
@@ -22,8 +23,12 @@ def _runs(profile: str | None) -> tuple[dict, list[str]]:
             with results.book_reading(cfg.profile):
                 for tested in pixels.PIXELS:
                     found[(trained, tested)] = pixels.cross_evaluation(cfg, tested)
-        except (results.ResultMissing, SnnlibError) as e:
-            missing.append(f"trained on {trained}: {str(e).splitlines()[0]}")
+        except results.ResultMissing:
+            missing.append(
+                f"the model trained on {trained} pixels (run {cfg.run_id}): not yet evaluated on both copies"
+            )
+        except SnnlibError as e:
+            missing.append(f"the model trained on {trained} pixels (run {cfg.run_id}): {str(e).splitlines()[0]}")
     return found, missing
 
 
