@@ -227,3 +227,67 @@ def _num(v) -> str:
 
 def variants(device: str = "cpu") -> dict:
     return VARIANTS[device]
+
+
+def _quiet_text(res: dict, missing: str, sep: str) -> str:
+    q = res.get("quiet_check") or {}
+    return "quiet" if res.get("quiet") else "not quiet" + sep + "; ".join(q.get("reasons", [missing]))
+
+
+def build_facts(build: dict, target: float) -> dict:
+    """The Benchmarks chapter's glued facts (``b_*``) of the build-time measurement (:func:`snnlib.bench.for_build`)."""
+    m, sz, f = build["machine"], build["sizes"], build["final"]
+    b0 = sz["batches"][0]
+    quiet = _quiet_text(build, "no load check in this result", " (")
+    return {
+        "b_cpu": m["cpu_model"],
+        "b_cores": m["cpu_cores"],
+        "b_width": sz["width"],
+        "b_T": sz["T"],
+        "b_steps": sz["pgd_steps"],
+        "b_B0": b0,
+        "b_train": f[f"train_b{b0}_speedup"],
+        "b_eval": f[f"eval_b{b0}_speedup"],
+        "b_equal": "yes" if f["equal"] else "NO",
+        "b_target": target,
+        "b_minutes": build["wall_time_s"] / 60,
+        "b_quiet": quiet if build.get("quiet") else quiet + "), so its ratio is less sure",
+    }
+
+
+def committed_facts(cpu: dict) -> dict:
+    """The glued facts (``c_*``) of the committed full CPU run: speed-ups with their spread, the medium epoch, the
+    attack loop's overhead and the top operators of the profile."""
+    cf, cb0, nan = cpu["final"], cpu["sizes"]["batches"][0], float("nan")
+    out = {
+        "c_cpu": cpu["machine"]["cpu_model"],
+        "c_threads": cpu["machine"]["torch_threads"],
+        "c_commit": (cpu["environment"].get("git_commit") or "?")[:8],
+        "c_repeats": cpu["sizes"]["repeats"],
+        "c_clock": "process CPU time" if cpu["clock"] == "cpu" else "wall-clock time",
+        "c_quiet": _quiet_text(cpu, "this result predates the load check", ": "),
+    }
+    for k in ("train", "eval"):
+        v = [cf.get(f"{k}_b{cb0}_speedup{s}", nan) for s in ("", "_min", "_max")]
+        out[f"c_{k}"] = f"{v[0]:.2f}× (from {v[1]:.2f}× to {v[2]:.2f}×)"
+    mt, al = cpu.get("medium_throughput", {}), cpu.get("attack_loop", {})
+    out.update(
+        {
+            "c_med_epoch": mt.get("epoch_s", nan),
+            "c_med_step": 1e3 * mt.get("step_s", nan),
+            "c_med_spread": f"{1e3 * mt.get('step_s_min', nan):.0f}–{1e3 * mt.get('step_s_max', nan):.0f}",
+            "c_med_steps": mt.get("epoch_steps", 0),
+            "c_med_width": mt.get("width", 0),
+            "c_loop_share": 100 * al.get("loop_overhead_share", nan),
+            "c_enc_share": 100 * al.get("encodings_s", nan) / al.get("eval_s", nan),
+        }
+    )
+    prof = breakdown(cpu)
+    for kind in ("train", "eval"):
+        top = prof[prof.workload == kind].head(2) if len(prof) else None
+        out[f"c_top_{kind}"] = (
+            ", ".join(f"{r.op} ({100 * r.share:.0f} %)" for r in top.itertuples())
+            if top is not None
+            else "not profiled in this run"
+        )
+    return out
