@@ -8,7 +8,8 @@ Stages, in order (each cached, so a stopped run resumes where it stopped):
 - ``evaluate``: clean / FGSM / PGD (Tables 1-3, Fig. 2's eps sweep for SEW models) under every threat
   model for the paper's rows, the standard one for the replicates (at the paper's eps and the sweep's smallest), controls and defended baseline;
 - ``probes``: gradient sparsity (Figs. 3/5), the authors' probe and weight-gradient sparsity;
-- ``audit``: the gradient-obfuscation audit at the profile's budget (hours for the medium profile).
+- ``audit``: the gradient-obfuscation audit at the profile's budget (hours for the medium profile), and the
+  spike-space worst case of the authors' threat (:mod:`snnlib.spike_case`).
 
 :func:`reproduce_parallel` runs many configs in ``jobs`` processes of one thread each (``reproduce --all
 --jobs 2``): on a small CPU two single-threaded processes do more work than one process on two threads.
@@ -56,8 +57,10 @@ def _probes(cfg: Config) -> list[str]:
 
 def _audit(cfg: Config) -> list[str]:
     from . import audit
+    from .spike_case import spike_case_configs, spike_case_result
 
-    return [audit.run_config(cfg)["result_file"]] if cfg.name in audit.audited_configs(cfg.profile) else []
+    out = [audit.run_config(cfg)["result_file"]] if cfg.name in audit.audited_configs(cfg.profile) else []
+    return out + [spike_case_result(c)["result_file"] for c in spike_case_configs(cfg)]
 
 
 def _train(cfg: Config) -> list[str]:

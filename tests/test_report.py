@@ -124,6 +124,10 @@ def test_every_branch_of_the_claims_rules():
         == f"v1: {c.REPRO}; v2: {c.CANNOT} (the defended reference falls to the audit)"
     )
     assert rules.judge("blocks_if", {"if_zero": 0.001})["verdict"] == c.NOT
+    # the spike-space worst case: its share reaching the paper's PGD/clean holds, entirely below fails
+    assert rules.judge("spike_case", {"worst": {"ratio": 0.4, **w(0.35, 0.5)}, "paper": 0.47})["verdict"] == c.REPRO
+    assert rules.judge("spike_case", {"worst": {"ratio": 0.03, **w(0.01, 0.1)}, "paper": 0.47})["verdict"] == c.NOT
+    assert rules.judge("spike_case", {"worst": None, "paper": 0.47})["verdict"] == c.CANNOT
     with pytest.raises(SnnlibError, match=r"claim 'blocks' has no rule version 7; versions: 1, 2"):
         rules.rule("blocks", 7)
     h = rules.history()

@@ -34,6 +34,15 @@ def test_reproduce_stages_and_cache(cifar_dir, monkeypatch):
     assert not any(f.startswith("/") for fs in out.values() for f in fs)  # portable paths
     with results.only_cached():  # a second run finds everything cached
         assert reproduce(cfg, ("train", "evaluate", "probes"), log=logs.append) == out
+    # the spike-space worst case starts from the cached authors'-threat evaluations at 6/255 and 8/255
+    from snnlib.spike_case import SpikeCaseSettings, spike_case_result
+
+    s = SpikeCaseSettings(steps=2, restarts=1, apgd_steps=1, n_eval=10, batch_size=10, authors_batch_size=4)
+    r = spike_case_result(cfg, s)
+    assert [round(e["eps"] * 255) for e in r["per_eps"]] == [6, 8] and r["data"]["n_eval"] == 10
+    assert all(e["worst"]["k"] <= e["authors_pgd7"]["k"] for e in r["per_eps"])
+    with results.only_cached():
+        assert spike_case_result(cfg, s)["per_eps"] == r["per_eps"]
 
 
 def test_reproduce_unknown_stage(cifar_dir):

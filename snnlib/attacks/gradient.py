@@ -63,7 +63,9 @@ class PGD(Attack):
             z = super().__call__(x, y)
             loss, now = self._loss(z, y), self.threat.predict(z) != y
             take = (~fooled & now) | (~fooled & ~now & (loss > best_loss))
-            best[take], best_loss[take] = z[take], loss[take]
+            sel = torch.nonzero(take).flatten().to(z.device)  # along the batch dim (1 for spikes [T,B,...])
+            best.index_copy_(self.threat.batch_dim, sel, z.index_select(self.threat.batch_dim, sel))
+            best_loss[take] = loss[take]
             fooled |= now
         return best
 

@@ -21,6 +21,7 @@ from ..errors import SnnlibError
 REPRO, NOT, CANNOT, UNTESTABLE = "reproduced", "not reproduced", "cannot tell at this scale", "untestable here"
 BY_CONSTRUCTION = "holds by construction (a description, not a test)"
 THIS_TURN = "2026-12-06 (lossless-data turn, before any lossless medium result)"
+SPIKE_TURN = "2026-12-06, evening (before any spike-space worst case was computed)"
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,15 @@ def _worst_tradeoff(ev: dict) -> str:
     if max(w["max"]["hi"], w["avg"]["hi"]) < 0.01:
         return f"{NOT} (no robustness left under the audit)"
     return _intervals_apart(w["max"], w["avg"])
+
+
+def _spike_case(ev: dict) -> str:
+    """The spike-space worst case's PGD/clean against the paper's: its interval reaches the paper's ratio
+    (reproduced) or lies entirely below it (not reproduced)."""
+    w, p = ev.get("worst"), ev.get("paper")
+    if w is None or p is None:
+        return CANNOT
+    return REPRO if w["hi"] >= p else NOT
 
 
 def _shape_v2(ev: dict) -> str:
@@ -183,6 +193,18 @@ RULES: dict[str, tuple[Rule, ...]] = {
                 _shape_v2,
                 THIS_TURN,
                 "the medium FGSM-RS reference keeps 28.2 % under PGD-7 but 3.2 % under the audit",
+            ),
+        ),
+        (
+            Rule(
+                "spike_case",
+                1,
+                "at the authors' 6/255, the share of clean-correct images that survive every spike-space attack "
+                "(the authors' PGD-7, then PGD-200 with restarts, APGD-CE and APGD-DLR crafted with BN in eval and in "
+                "train mode) has an exact 95% interval reaching the paper's PGD/clean for the same model; entirely "
+                "below it: not reproduced",
+                _spike_case,
+                SPIKE_TURN,
             ),
         ),
         (

@@ -41,17 +41,17 @@ def ratio(clean, pgd) -> dict:
     return {"ratio": k / n if n else float("nan"), "lo": lo, "hi": hi, "k": k, "n_clean": n}
 
 
-def _paper_ratio(cfg) -> str:
-    """The paper's PGD/clean for the same model: CIFAR-10 (Table 2 for MaxPool, Table 3 for AvgPool); the
-    Spiking-ResNet-18 has only a CIFAR-100 row (Table 1), which is labelled so."""
+def paper_ratio(cfg) -> tuple[float | None, str]:
+    """The paper's PGD/clean for the same model and its label: CIFAR-10 (Table 2 for MaxPool, Table 3 for AvgPool);
+    the Spiking-ResNet-18 has only a CIFAR-100 row (Table 1), which is labelled so. ``(None, "-")`` if none."""
     name = ARCH_LABEL[cfg.model.arch]
     for table, dataset in (("2" if cfg.model.pool == "max" else "3", "cifar10"), ("1", "cifar100")):
         t = paper.table(table)
         r = t[(t.dataset == dataset) & (t.model == name) & (t.pool == cfg.model.pool)]
         if len(r):
             value = float(r.pgd.iloc[0] / r.clean.iloc[0])
-            return f"{value:.2f}" + ("" if dataset == "cifar10" else " (CIFAR-100)")
-    return "-"
+            return value, f"{value:.2f}" + ("" if dataset == "cifar10" else " (CIFAR-100)")
+    return None, "-"
 
 
 def sensitivity_table(profile: str | None = None) -> tuple[pd.DataFrame, list[str]]:
@@ -78,7 +78,7 @@ def sensitivity_table(profile: str | None = None) -> tuple[pd.DataFrame, list[st
                     "clean %": 100 * float(np.mean(r["clean"])),
                     "PGD %": 100 * float(np.mean(r["pgd"])),
                     "PGD/clean": f"{q['ratio']:.2f} [{q['lo']:.2f}, {q['hi']:.2f}]",
-                    "paper PGD/clean": f"paper: {_paper_ratio(cfg)}",
+                    "paper PGD/clean": f"paper: {paper_ratio(cfg)[1]}",
                 }
             )
     return pd.DataFrame(rows), missing

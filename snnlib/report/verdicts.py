@@ -16,6 +16,7 @@ from .. import audit as audit_
 from .. import config, paper, places, results, stats
 from ..errors import SnnlibError
 from . import rules, seeds
+from . import spike_case as spike_case_
 from .figures import sparsity
 from .seeds import compare_models, pooling_deltas, seed_note
 from .tables import by_role, configs, defended_reference, label
@@ -336,6 +337,12 @@ def claim_eps_shape(m: _Models) -> dict | None:
     }
 
 
+@_titled(spike_case_.TITLE)
+def claim_spike_case(m: _Models) -> dict | None:
+    """Section 4.2 as the authors run it: is the spike-space robustness real? (:mod:`snnlib.spike_case`)"""
+    return spike_case_.claim_row(m.sew) if spike_case_.spike_case_configs(m.sew) else None
+
+
 def _audit_final(cfg) -> dict | None:
     """A config's audit summary (``final``), or None where it has not been audited (read only, never computed)."""
     try:
@@ -354,6 +361,7 @@ CLAIMS = (
     claim_pool_value,
     claim_tradeoff,
     claim_eps_shape,
+    claim_spike_case,
 )
 
 
