@@ -53,7 +53,7 @@ lint:
 
 # the 15 slowest tests are listed; `pytest -m "not slow"` skips the end-to-end ones while editing
 unit:
-	$(PYTHON) -m pytest tests --durations=15
+	$(PYTHON) -m pytest tests -n $(JOBS) --dist worksteal --durations=15
 
 # Every per-config result the book reads (cached), in $(JOBS) single-threaded worker processes: on a
 # small CPU they do more than one process on every core. The chapters then only read them.

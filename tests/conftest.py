@@ -9,6 +9,9 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data" / "cifar10-npz"
 
+if os.environ.get("PYTEST_XDIST_WORKER"):  # make unit runs one worker per core: one thread each
+    torch.set_num_threads(1)
+
 
 def data_dir() -> Path | None:
     """The lossless CIFAR-10 arrays (train.npz, test.npz): SNNLIB_DATA if set, else ../shared/data/cifar10-npz."""
