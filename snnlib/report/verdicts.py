@@ -12,14 +12,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .. import audit as audit_
 from .. import config, paper, places, results, stats
-from ..errors import SnnlibError
 from . import rules, seeds
 from . import spike_case as spike_case_
 from .figures import sparsity
 from .seeds import compare_models, pooling_deltas, seed_note
 from .tables import by_role, configs, defended_reference, label
+from .audit_rows import MISSING, audit_claims, audit_final, missing_row, worst_cases  # noqa: F401 (re-exported)
 
 from .rules import CANNOT, NOT, REPRO, UNTESTABLE
 
@@ -121,13 +120,6 @@ def claim_natural_robustness(m: _Models) -> dict:
     )
     ev = {"pgd": c, "worst_sew": w and w[0], "worst_def": w and w[1]}
     return {**row, "ours": f"SEW-18 minus defended: {_cmp_text(c)}{extra}{text}", **rules.judge("natural", ev)}
-
-
-def worst_cases(*cfgs) -> tuple | None:
-    """Each config's worst case over the audit suite (``{acc, k, n, lo, hi}``), or None unless all are audited.
-    Only reads audits (an audit is hours of work; ``reproduce`` computes them), never starts one."""
-    finals = [_audit_final(c) for c in cfgs]
-    return None if any(f is None for f in finals) else tuple(f["worst"] for f in finals)
 
 
 @_titled("Spiking-ResNet lacks this resilience (Table 1)")
@@ -333,7 +325,7 @@ def claim_eps_shape(m: _Models) -> dict | None:
             f"[{c['lo']:+.2f}, {c['hi']:+.2f}] (seeds {c['n_seeds'][0]} vs {c['n_seeds'][1]}; {seed_note(c)}); 2->8/255 drop "
             f"{100 * drops['sew']:.1f} vs {100 * drops['def']:.1f} points"
         ),
-        **rules.judge("shape", {"lo": c["lo"], "hi": c["hi"], "defended_audit": _audit_final(m.defended)}),
+        **rules.judge("shape", {"lo": c["lo"], "hi": c["hi"], "defended_audit": audit_final(m.defended)}),
     }
 
 
@@ -341,15 +333,6 @@ def claim_eps_shape(m: _Models) -> dict | None:
 def claim_spike_case(m: _Models) -> dict | None:
     """Section 4.2 as the authors run it: is the spike-space robustness real? (:mod:`snnlib.spike_case`)"""
     return spike_case_.claim_row(m.sew) if spike_case_.spike_case_configs(m.sew) else None
-
-
-def _audit_final(cfg) -> dict | None:
-    """A config's audit summary (``final``), or None where it has not been audited (read only, never computed)."""
-    try:
-        with results.only_cached():
-            return audit_.run_config(cfg)["final"]
-    except (SnnlibError, KeyError):  # not audited (ResultMissing), or no audit set-up for it (no ANN twin config)
-        return None
 
 
 CLAIMS = (
@@ -365,50 +348,6 @@ CLAIMS = (
 )
 
 
-MISSING = "not yet computed"
-
-
-def _missing_row(title: str, why) -> dict:
-    return {"claim": title, "paper": "", "ours": str(why).splitlines()[0], "verdict": MISSING, "rule": ""}
-
-
-def _audit_row(name: str, r: dict) -> dict:
-    f = r["final"]
-    g = f["gap_test"]
-    k, n = int(g["a_only"]), int(g["n"])
-    lo, hi = stats.clopper_pearson(k, n)
-    ev = {"p": g["p"], "cause": f["cause"], "extra": k}
-    return {
-        "claim": f"The PGD-7 robustness is real, not an artifact of the attack ({name})",
-        "paper": "suspects obfuscated gradients; BPDA and EOT untested",
-        "ours": (
-            f"PGD-7 {stats.fmt_acc(f['pgd7'])} -> worst case {stats.fmt_acc(f['worst'])}: the suite breaks "
-            f"{k} of {n} images that PGD-7 leaves ({100 * k / n:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}], exact), "
-            f"none the other way by construction (McNemar p = {g['p']:.2g}, version 1); cause: {f['cause']}"
-        ),
-        **rules.judge("audit", ev),
-    }
-
-
-def audit_claims(profile) -> list[dict]:
-    """The audit's answer per model of the paper's rows: does the PGD-7 accuracy survive the whole suite?"""
-    rows = []
-    for name, cfg in audit_.audited_configs(profile).items():
-        if cfg.role != "paper":
-            continue
-        try:
-            with results.book_reading(cfg.profile):
-                rows.append(_audit_row(name, audit_.run_config(cfg)))
-        except results.ResultMissing:
-            rows.append(
-                _missing_row(
-                    f"The PGD-7 robustness is real, not an artifact of the attack ({name})",
-                    f"audit not finished: {audit_.progress_note(cfg, profile)}",
-                )
-            )
-    return rows
-
-
 def claims(profile: str | None = None, audit: bool = True) -> pd.DataFrame:
     """Each empirical claim of the paper with our measurement and a verdict by a stated rule (one profile). Inside
     :func:`snnlib.results.only_cached`, a claim whose results are missing is listed as not yet computed."""
@@ -418,7 +357,7 @@ def claims(profile: str | None = None, audit: bool = True) -> pd.DataFrame:
         try:
             rows.append(c(m))
         except results.ResultMissing as e:
-            rows.append(_missing_row(c.title, e))
+            rows.append(missing_row(c.title, e))
     rows = [r for r in rows if r is not None]
     if audit:
         rows += audit_claims(m.profile)
