@@ -186,6 +186,7 @@ def authors_sensitivity(cfg: Config) -> list[dict]:
                     "clean": r["per_sample"]["clean"],
                     "fgsm": r["per_sample"][f"fgsm@{e}"],
                     "pgd": r["per_sample"][f"pgd@{e}"],
+                    "source": r["data"]["source"],
                 }
             )
         loop = authors_loop_result(cfg, base.attack.eps)

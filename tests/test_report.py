@@ -237,3 +237,11 @@ def test_md_table_keeps_pipes_inside_cells():
     md = plots.md_table(pd.DataFrame({"claim": ["|gamma| < 1e-20"], "verdict": ["reproduced"]}), "c", "n").data
     row = next(line for line in md.splitlines() if "gamma" in line)
     assert row.count(" | ") == 1 and "\\|gamma\\|" in row and row.rstrip().endswith("reproduced |")
+
+
+def test_sensitivity_names_the_dataset_order_by_its_source():
+    from snnlib.report.sensitivity import _batches
+
+    assert "class-sorted" in _batches({"batching": "dataset 64", "source": "imagefolder:$SNNLIB_DATA"})
+    assert "classes mixed" in _batches({"batching": "dataset 64", "source": "npz:$SNNLIB_DATA"})
+    assert _batches({"batching": "shuffled 16", "source": "npz:$SNNLIB_DATA"}) == "shuffled, 16 (authors' loader)"
