@@ -21,6 +21,7 @@ import torch
 
 from .checkpoints import load_trained
 from .config import Config, content_hash, replace
+from .attacks import threat as registered_threat
 from .data import ImageSet, load_dataset, stratified_indices
 
 PIXELS = ("lossless", "jpeg")
@@ -35,13 +36,24 @@ def trained_on(cfg: Config, pixels: str) -> Config:
     return replace(cfg, data={"pixels": pixels}, train={"flush_denormals": pixels == "lossless"})
 
 
-def cross_evaluation(cfg: Config, pixels: str, device: str | None = None, force: bool = False) -> dict:
+#: under a BN-train threat the batches are a seeded permutation of the canonical order, cut in the threat's batch
+#: size: the same images share a batch in both copies (a shuffle keyed by the pixels would differ between them)
+PAIRED_BATCHES = "seeded permutation of the canonical order"
+
+
+def cross_evaluation(
+    cfg: Config, pixels: str, device: str | None = None, force: bool = False, threat: str = "standard"
+) -> dict:
     """Clean (test selection) and FGSM/PGD-7 (attacked subset) outcomes per image of ``cfg``'s trained model on the
-    ``pixels`` copy of the test images, cached beside the model's run as ``pixels-<copy>-<key>.json``."""
+    ``pixels`` copy of the test images under a registered ``threat`` (:mod:`snnlib.attacks.registry`), cached beside
+    the model's run as ``pixels-[<threat>-]<copy>-<key>.json``."""
     device = device or places.device()
-    key = content_hash({"eval": cfg.eval_key(), "test_pixels": pixels})
-    out = results.run_dir(cfg) / f"pixels-{pixels}-{key[:10]}.json"
-    return results.cached(out, lambda: _compute(cfg, pixels, device, key), force)
+    t = registered_threat(threat)
+    extra = {} if threat == "standard" else {"threat": threat, **t.overrides(), "batches": PAIRED_BATCHES}
+    key = content_hash({"eval": cfg.eval_key(), "test_pixels": pixels, **extra})
+    name = f"pixels-{pixels}" if threat == "standard" else f"pixels-{threat}-{pixels}"
+    out = results.run_dir(cfg) / f"{name}-{key[:10]}.json"
+    return results.cached(out, lambda: _compute(cfg, pixels, device, key, threat), force)
 
 
 def canonical(ds: ImageSet) -> ImageSet:
@@ -59,28 +71,40 @@ def selections(cfg: Config, pixels: str) -> tuple[ImageSet, ImageSet]:
     return full.subset(pick[0]), full.subset(pick[1])
 
 
-def _compute(cfg: Config, pixels: str, device: str, key: str) -> dict:
+def _attacked(model, attacked: ImageSet, cfg: Config, threat: str, device) -> tuple[float, dict]:
+    """The threat's eps and per-image outcomes (canonical order) on the attacked subset; under BN train crafted in
+    batches of a seeded permutation (:data:`PAIRED_BATCHES`)."""
+    t, a = registered_threat(threat), cfg.attack
+    e, bs = float(t.eps if t.eps is not None else a.eps), t.batch_size or a.batch_size
+    perm = torch.arange(len(attacked))
+    if t.bn == "train":
+        perm = torch.randperm(len(attacked), generator=torch.Generator().manual_seed(cfg.seed))
+    r = evaluation.evaluate_model(
+        model, attacked.subset(perm), e, a.pgd_alpha, a.pgd_steps, t.space, t.bn, [], bs, device, cfg.seed
+    )
+    back = torch.argsort(perm)
+    per = {k: torch.as_tensor(r["per_sample"][f"{k}@{e}" if k != "clean" else k])[back].tolist() for k in OUTCOMES}
+    return e, per
+
+
+OUTCOMES = ("clean", "fgsm", "pgd")
+
+
+def _compute(cfg: Config, pixels: str, device: str, key: str, threat: str = "standard") -> dict:
     t0 = time.time()
     model = load_trained(cfg, "best", device)
-    (test, attacked), a = selections(cfg, pixels), cfg.attack
+    test, attacked = selections(cfg, pixels)
     logits, _ = evaluation.predict(model, test, cfg.train.eval_batch_size, device)
-    r = evaluation.evaluate_model(
-        model, attacked, a.eps, a.pgd_alpha, a.pgd_steps, "pixel", "eval", [], a.batch_size, device, cfg.seed
-    )
-    e = float(a.eps)
+    e, per = _attacked(model, attacked, cfg, threat, device)
     return {
         "kind": "pixels",
         "run_id": cfg.run_id,
         "key": key,
         "trained_on": cfg.data.pixels,
         "test_pixels": pixels,
+        "threat": threat,
         "eps": e,
-        "per_sample": {
-            "clean_test": (logits.argmax(1).cpu() == test.targets).int().tolist(),
-            "clean": r["per_sample"]["clean"],
-            "fgsm": r["per_sample"][f"fgsm@{e}"],
-            "pgd": r["per_sample"][f"pgd@{e}"],
-        },
+        "per_sample": {"clean_test": (logits.argmax(1).cpu() == test.targets).int().tolist(), **per},
         "data": {"test": test.provenance(), "attacked": attacked.provenance()},
         "env": results.environment(device, cfg.seed),
         "wall_time_s": time.time() - t0,

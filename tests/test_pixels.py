@@ -51,6 +51,11 @@ def test_both_copies_give_the_same_images_and_the_lossless_path_agrees(cifar_dir
     assert sum(on_lossless["per_sample"]["clean_test"]) == round(test_acc * len(tl))
     assert len(on_jpeg["per_sample"]["pgd"]) == len(al) and on_jpeg["test_pixels"] == "jpeg"
     assert pixels.cross_evaluation(cfg, "jpeg")["result_file"] == on_jpeg["result_file"]  # cached
+    # the authors' threat crafts in seeded batches of a permutation and stores the outcomes back in canonical order
+    authors = pixels.cross_evaluation(cfg, "lossless", threat="authors")
+    assert authors["per_sample"]["clean"] == on_lossless["per_sample"]["clean"]  # the permutation is undone
+    assert authors["threat"] == "authors" and authors["result_file"] != on_lossless["result_file"]
+    assert all(p <= c for p, c in zip(authors["per_sample"]["pgd"], authors["per_sample"]["clean"]))
 
 
 def train_model(cfg):
