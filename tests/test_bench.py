@@ -182,3 +182,31 @@ def test_denormal_effect_counts_scales_and_keeps_results(tiny_model, images):
     d = denormal_effect(tiny_model, *images, repeats=1)
     assert d["logits_identical"] and d["gradients_identical"] and d["kept_s"] > 0 and d["flushed_s"] > 0
     assert d["batch"] == 4 and d["denormal"] == after["denormal"]
+
+
+def test_the_readme_claim_reads_quiet_runs_only(tmp_path, monkeypatch):
+    from snnlib import places
+    from snnlib.bench import tables
+
+    (tmp_path / "results" / "bench").mkdir(parents=True)
+    machine = {"cpu_model": "X", "cpu_cores": 2, "torch_threads": 1}
+
+    def run(name, quiet, train, eval_):
+        final = {
+            f"{k}_b16_speedup{s}": v + d
+            for k, v in (("train", train), ("eval", eval_))
+            for s, d in (("", 0), ("_min", -0.1), ("_max", 0.1))
+        }
+        body = {"quiet": quiet, "device": "cpu", "machine": machine, "final": final}
+        (tmp_path / "results" / "bench" / f"{name}.json").write_text(json.dumps(body))
+
+    run("a", True, 2.0, 2.4)
+    run("b", True, 2.2, 2.6)
+    run("loaded", False, 9.0, 9.0)  # a loaded machine's ratio is not part of the claim
+    monkeypatch.setattr(places, "project_root", lambda: tmp_path)
+    c = tables.claim()
+    assert [n for n, _ in c["runs"]] == ["a.json", "b.json"]
+    assert c["train"] == pytest.approx({"median": 2.1, "min": 1.9, "max": 2.3}) and c["eval"][
+        "median"
+    ] == pytest.approx(2.5)
+    assert tables.claim_facts()["q_n"] == 2

@@ -221,6 +221,28 @@ def runs() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def claim(batch: int = 16) -> dict:
+    """The claim the README makes: over every committed *quiet* CPU run (``quiet: true``) at the paper's ``batch``, the
+    median of the runs' median speed-ups, the least and largest single repetition, and the runs with their machines."""
+    found = []
+    for p in sorted((places.project_root() / "results" / "bench").glob("*.json")):
+        r = json.loads(p.read_text())
+        f = r.get("final", {})
+        if r.get("quiet") and r.get("device", "cpu") == "cpu" and f.get(f"train_b{batch}_speedup") is not None:
+            m = r["machine"]
+            found.append((p.name, f"{m['cpu_model']}, {m['cpu_cores']} cores, {m['torch_threads']} thread(s)", f))
+    out = {"batch": batch, "runs": [(name, machine) for name, machine, _ in found]}
+    for k in ("train", "eval"):
+        key = f"{k}_b{batch}_speedup"
+        meds = pd.Series([f[key] for _, _, f in found], dtype=float)
+        out[k] = {
+            "median": float(meds.median()) if len(meds) else float("nan"),
+            "min": min((f[key + "_min"] for _, _, f in found), default=float("nan")),
+            "max": max((f[key + "_max"] for _, _, f in found), default=float("nan")),
+        }
+    return out
+
+
 def _num(v) -> str:
     return "?" if v is None else f"{v:.2f}"
 
@@ -290,4 +312,14 @@ def committed_facts(cpu: dict) -> dict:
             if top is not None
             else "not profiled in this run"
         )
+    return out
+
+
+def claim_facts(batch: int = 16) -> dict:
+    """The Benchmarks chapter's glued facts (``q_*``) of :func:`claim`."""
+    c = claim(batch)
+    out = {"q_n": len(c["runs"]), "q_runs": "; ".join(f"{n} ({m})" for n, m in c["runs"]) or "none yet"}
+    for k in ("train", "eval"):
+        v = c[k]
+        out[f"q_{k}"] = f"{v['median']:.2f}× (single repetitions from {v['min']:.2f}× to {v['max']:.2f}×)"
     return out
