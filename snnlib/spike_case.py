@@ -98,14 +98,16 @@ def _robust_apgd(name, threat, x, y, eps, s: SpikeCaseSettings, n_classes: int) 
 def attack_robust(model, x, y, attack: str, bn: str, eps: float, s: SpikeCaseSettings, n_classes: int = 10):
     """Per image, whether it stays correct (BN eval) under one spike-space attack crafted with BN in ``bn`` mode.
     BN eval crafts in consecutive batches; BN train in the authors' batches (a seeded shuffle of 16)."""
+    from .audit.suite import batch_generator
+
     if bn == "train":
         batches = batch_indices(x, y, s.authors_batch_size, "shuffled", s.seed)
     else:
-        batches = [torch.arange(i, min(i + s.batch_size, len(y))) for i in range(0, len(y), s.batch_size)]
+        batches = batch_indices(x, y, s.batch_size, "dataset")
     threat = FastThreatModel(model, "spike", bn)
     out = torch.zeros(len(y), dtype=torch.bool)
     for i, b in enumerate(batches):
-        gen = torch.Generator().manual_seed(s.seed * 100003 + i)
+        gen = batch_generator(s.seed, i)
         xb, yb = x[b.to(x.device)], y[b.to(y.device)]
         if attack in ("pgd", "pgd7"):
             steps, restarts = (7, 1) if attack == "pgd7" else (s.steps, s.restarts)
