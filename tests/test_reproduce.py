@@ -43,6 +43,31 @@ def test_reproduce_stages_and_cache(cifar_dir, monkeypatch):
     assert all(e["worst"]["k"] <= e["authors_pgd7"]["k"] for e in r["per_eps"])
     with results.only_cached():
         assert spike_case_result(cfg, s)["per_eps"] == r["per_eps"]
+    _interrupted_spike_case_keeps_its_finished_eps(cfg, s, monkeypatch)
+
+
+def _interrupted_spike_case_keeps_its_finished_eps(cfg, s, monkeypatch):
+    from snnlib import spike_case
+
+    s = spike_case.SpikeCaseSettings(**{**s.to_dict(), "seed": 1})  # a fresh key
+    real, calls = spike_case.spike_worst_case, []
+
+    def interrupted(*args, **kw):
+        calls.append(args[5])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kw)
+
+    monkeypatch.setattr(spike_case, "spike_worst_case", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        spike_case.spike_case_result(cfg, s)
+    partial = list(results.run_dir(cfg).glob("spikecase-*.partial.json"))
+    assert len(partial) == 1 and len(results.read_json(partial[0])["per_eps"]) == 1
+    resumed = []
+    monkeypatch.setattr(spike_case, "spike_worst_case", lambda *a, **kw: resumed.append(a[5]) or real(*a, **kw))
+    r = spike_case.spike_case_result(cfg, s)  # resumes: only the second eps is computed
+    assert resumed == calls[1:] and not partial[0].exists()
+    assert [round(e["eps"] * 255) for e in r["per_eps"]] == [6, 8]
 
 
 def test_reproduce_unknown_stage(cifar_dir):
