@@ -23,6 +23,7 @@ from .checkpoints import load_trained
 from .config import Config, content_hash, replace
 from .attacks import threat as registered_threat
 from .data import ImageSet, load_dataset, stratified_indices
+from .worst_case import STRONG_EVAL, CascadeSettings, cascade_worst_case
 
 PIXELS = ("lossless", "jpeg")
 
@@ -106,6 +107,48 @@ def _compute(cfg: Config, pixels: str, device: str, key: str, threat: str = "sta
         "eps": e,
         "per_sample": {"clean_test": (logits.argmax(1).cpu() == test.targets).int().tolist(), **per},
         "data": {"test": test.provenance(), "attacked": attacked.provenance()},
+        "env": results.environment(device, cfg.seed),
+        "wall_time_s": time.time() - t0,
+    }
+
+
+def cross_worst_case(
+    cfg: Config, pixels: str, device: str | None = None, force: bool = False, settings: CascadeSettings | None = None
+) -> dict:
+    """The standard threat's per-image worst case of ``cfg``'s model on the ``pixels`` copy: the attacked subset's
+    images that PGD-7 left in :func:`cross_evaluation` (canonical order), attacked again in pixel space with BN in
+    eval mode by the audit's strongest white-box attacks (:data:`snnlib.worst_case.STRONG_EVAL`: PGD with the
+    audit's longest ladder run and restarts, APGD-CE, APGD-DLR). Contained in PGD-7's survivors by construction.
+    Cached beside the model's run as ``pixels-worst-<copy>-<key>.json``."""
+    device = device or places.device()
+    s = settings or CascadeSettings.for_profile(cfg.profile if cfg.profile in places.PROFILES else None)
+    ev = cross_evaluation(cfg, pixels, device)
+    key = content_hash({"pixels": ev["key"], "settings": s.to_dict(), "cascade": [list(c) for c in STRONG_EVAL]})
+    out = results.run_dir(cfg) / f"pixels-worst-{pixels}-{key[:10]}.json"
+    return results.cached(out, lambda: _worst(cfg, pixels, ev, s, device, key), force)
+
+
+def _worst(cfg: Config, pixels: str, ev: dict, s: CascadeSettings, device: str, key: str) -> dict:
+    t0 = time.time()
+    model = load_trained(cfg, "best", device)
+    attacked = selections(cfg, pixels)[1]
+    x, y = attacked.batch(torch.arange(len(attacked)))
+    per = ev["per_sample"]
+    how = {"space": "pixel", "n_classes": attacked.num_classes}
+    r = cascade_worst_case(
+        model, x.to(device), y.to(device), per["clean"], per["pgd"], ev["eps"], s, STRONG_EVAL, **how
+    )
+    return {
+        "kind": "pixels-worst",
+        "run_id": cfg.run_id,
+        "key": key,
+        "trained_on": cfg.data.pixels,
+        "test_pixels": pixels,
+        "threat": "standard",
+        "settings": s.to_dict(),
+        "cascade": [list(c) for c in STRONG_EVAL],
+        **r,
+        "data": {"attacked": attacked.provenance()},
         "env": results.environment(device, cfg.seed),
         "wall_time_s": time.time() - t0,
     }

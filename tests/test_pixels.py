@@ -56,6 +56,19 @@ def test_both_copies_give_the_same_images_and_the_lossless_path_agrees(cifar_dir
     assert authors["per_sample"]["clean"] == on_lossless["per_sample"]["clean"]  # the permutation is undone
     assert authors["threat"] == "authors" and authors["result_file"] != on_lossless["result_file"]
     assert all(p <= c for p, c in zip(authors["per_sample"]["pgd"], authors["per_sample"]["clean"]))
+    _worst_case_is_nested_in_pgd7(cfg, on_jpeg)
+
+
+def _worst_case_is_nested_in_pgd7(cfg, on_jpeg):
+    from snnlib.worst_case import CascadeSettings
+
+    s = CascadeSettings(steps=2, restarts=1, apgd_steps=1, batch_size=8)
+    w = pixels.cross_worst_case(cfg, "jpeg", settings=s)
+    worst, pgd = w["per_sample"]["worst"], on_jpeg["per_sample"]["pgd"]
+    assert len(worst) == len(pgd) and all(a <= b for a, b in zip(worst, pgd))  # contained in PGD-7's survivors
+    assert w["rows"][0]["robust_after"] == sum(pgd) and w["space"] == "pixel" and w["test_pixels"] == "jpeg"
+    assert w["beyond_pgd7"]["k"] == sum(pgd) - sum(worst)
+    assert pixels.cross_worst_case(cfg, "jpeg", settings=s)["result_file"] == w["result_file"]  # cached
 
 
 def train_model(cfg):
