@@ -210,3 +210,20 @@ def test_the_readme_claim_reads_quiet_runs_only(tmp_path, monkeypatch):
         "median"
     ] == pytest.approx(2.5)
     assert tables.claim_facts()["q_n"] == 2
+
+
+def test_medium_epoch_run_and_its_facts_read_quiet_runs_only(tmp_path, monkeypatch):
+    from snnlib import places
+    from snnlib.bench import profile, tables
+
+    folder = tmp_path / "results" / "bench" / "medium-epoch"
+    r = profile.medium_epoch_run(folder / "one.json", steps=2)
+    assert set(r["variants"]) == set(profile.EPOCH_PATHS) and json.loads((folder / "one.json").read_text())["kind"]
+    assert r["speedup"] == pytest.approx(r["variants"]["spikingjelly"]["epoch_s"] / r["variants"]["snnlib"]["epoch_s"])
+    for name, quiet, epoch in (("a", True, 400.0), ("b", True, 500.0), ("loaded", False, 9e9)):
+        body = {**r, "quiet": quiet, "variants": {"snnlib": {"epoch_s": epoch}, "spikingjelly": {"epoch_s": 2 * epoch}}}
+        (folder / f"{name}.json").write_text(json.dumps(body))
+    (folder / "one.json").unlink()
+    monkeypatch.setattr(places, "project_root", lambda: tmp_path)
+    f = tables.medium_epoch_facts()
+    assert f["q_med_runs"] == 2 and f["q_med_epoch"] == 450.0 and f["q_med_speedup"] == 2.0

@@ -189,3 +189,31 @@ def _epoch_summary(t, n_steps, batch, threads):
 
 def table(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
+
+
+#: the medium epoch's two paths: snnlib's training model as the config builds it, and SpikingJelly's own classes
+#: (no fused neurons, no GEMM weight gradients), as the authors' pipeline trains
+EPOCH_PATHS = {"snnlib": None, "spikingjelly": {"neurons": False}}
+
+
+def medium_epoch_run(out, steps: int = 200) -> dict:
+    """The medium epoch on its own (:func:`medium_throughput` of :data:`EPOCH_PATHS`, interleaved on the same
+    batches, one thread) with the machine's load before and after and the quiet check; written to ``out``."""
+    from .. import results
+    from .measure import load_average, quiet_check
+
+    start = load_average()
+    t = medium_throughput(steps=steps, threads=1, variants=EPOCH_PATHS)
+    own = {k: {"cpu": [v["step_s"]], "wall": [v["step_s_wall"]]} for k, v in t["variants"].items()}
+    quiet = quiet_check(start, load_average(), 1, own)
+    v = t["variants"]
+    res = {
+        "kind": "medium-epoch",
+        **t,
+        "speedup": v["spikingjelly"]["epoch_s"] / v["snnlib"]["epoch_s"],
+        "quiet": quiet["quiet"],
+        "quiet_check": quiet,
+        "environment": results.environment("cpu"),
+    }
+    results.write_json(out, res)
+    return res

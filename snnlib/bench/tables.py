@@ -312,6 +312,8 @@ def committed_facts(cpu: dict) -> dict:
             if top is not None
             else "not profiled in this run"
         )
+    conv = prof[(prof.workload == "train") & prof.op.str.contains("convolution")] if len(prof) else prof
+    out["c_conv_share"] = 100 * conv.share.sum() if len(prof) else nan
     return out
 
 
@@ -323,3 +325,24 @@ def claim_facts(batch: int = 16) -> dict:
         v = c[k]
         out[f"q_{k}"] = f"{v['median']:.2f}× (single repetitions from {v['min']:.2f}× to {v['max']:.2f}×)"
     return out
+
+
+def medium_epoch_facts() -> dict:
+    """The medium epoch of the quiet runs of :func:`snnlib.bench.profile.medium_epoch_run` (``results/bench/
+    medium-epoch/``): the median over runs of each path's epoch (s), their ratio, and how many runs."""
+    found = [
+        json.loads(p.read_text())
+        for p in sorted((places.project_root() / "results" / "bench" / "medium-epoch").glob("*.json"))
+    ]
+    found = [r for r in found if r.get("quiet")]
+    med = {
+        k: pd.Series([r["variants"][k]["epoch_s"] for r in found], dtype=float).median()
+        for k in ("snnlib", "spikingjelly")
+    }
+    return {
+        "q_med_runs": len(found),
+        "q_med_epoch": med["snnlib"],
+        "q_med_sj_epoch": med["spikingjelly"],
+        "q_med_speedup": med["spikingjelly"] / med["snnlib"] if found else float("nan"),
+        "q_med_machine": found[0]["environment"]["cpu"] if found else "no quiet run",
+    }
