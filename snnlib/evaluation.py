@@ -57,6 +57,7 @@ def evaluate_model(
     seed: int = 3407,
     random_start: bool = True,
     batch_order: str = "dataset",
+    order_seed: int | None = None,
 ) -> dict:
     """Clean, FGSM and PGD accuracy of ``model`` on ``ds`` (paper Section 4.2, Tables 1-3, Fig. 2).
 
@@ -68,7 +69,8 @@ def evaluate_model(
 
     ``batch_order`` says which images share a crafting batch (:func:`~snnlib.attacks.batch_indices`): under
     ``bn="train"`` the batch statistics depend on it, and ``shuffled`` (the authors' loader) makes the result
-    independent of the dataset's order. Per-sample outcomes are always in the dataset's order.
+    independent of the dataset's order; ``order_seed`` (default: ``seed``) seeds that shuffle. Per-sample outcomes
+    are always in the dataset's order.
     """
     model = model.to(device).eval()
     threat = FastThreatModel(model, space, bn)
@@ -78,7 +80,7 @@ def evaluate_model(
     for e in epsilons:
         correct[f"fgsm@{e}"], correct[f"pgd@{e}"] = [], []
     t0 = time.time()
-    index = batch_indices(ds.images, ds.targets, batch_size, batch_order, seed)
+    index = batch_indices(ds.images, ds.targets, batch_size, batch_order, seed if order_seed is None else order_seed)
     for idx in tqdm(index, desc="attacks", disable=None, leave=False):
         x, y = ds.batch(idx)
         x, y = x.to(device), y.to(device)

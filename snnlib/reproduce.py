@@ -32,7 +32,8 @@ STAGES = ("train", "publish", "evaluate", "probes", "audit")
 
 def _evaluate(cfg: Config) -> list[str]:
     from .attacks import THREATS
-    from .experiments import authors_sensitivity, eval_config, evaluate_config, sensitivity_configs
+    from .experiments import authors_draws, authors_sensitivity, draw_configs, eval_config, evaluate_config
+    from .experiments import sensitivity_configs
 
     threats = tuple(THREATS) if cfg.role == "paper" and cfg.model.neuron == "if" else ("standard",)
     out = [evaluate_config(eval_config(cfg, t))["result_file"] for t in threats]
@@ -41,6 +42,8 @@ def _evaluate(cfg: Config) -> list[str]:
     ]
     for c in sensitivity_configs(cfg):
         authors_sensitivity(c)
+    for c in draw_configs(cfg):
+        authors_draws(c)
     return out
 
 

@@ -245,3 +245,22 @@ def test_sensitivity_names_the_dataset_order_by_its_source():
     assert "class-sorted" in _batches({"batching": "dataset 64", "source": "imagefolder:$SNNLIB_DATA"})
     assert "classes mixed" in _batches({"batching": "dataset 64", "source": "npz:$SNNLIB_DATA"})
     assert _batches({"batching": "shuffled 16", "source": "npz:$SNNLIB_DATA"}) == "shuffled, 16 (authors' loader)"
+
+
+def test_draws_table_counts_images_whose_outcome_depends_on_the_draw(monkeypatch):
+    from snnlib import config, experiments
+    from snnlib.report import sensitivity
+
+    cfg = config.Config(name="m", profile="medium")
+    draws = [[1, 1, 0, 0], [1, 0, 0, 0], [1, 1, 1, 0]]  # image 0 always survives, 3 never; 1 and 2 depend on it
+    found = [
+        {"eps": 8 / 255, "order_seed": s, "own": s == 0, "clean": [1] * 4, "pgd": p} for s, p in enumerate(draws)
+    ]
+    monkeypatch.setattr(sensitivity, "configs", lambda profile: {"m": cfg})
+    monkeypatch.setattr(experiments, "draw_configs", lambda c: [c])
+    monkeypatch.setattr(experiments, "authors_draws", lambda c: found)
+    t, missing = sensitivity.draws_table("medium")
+    assert not missing and len(t) == 1
+    row = t.iloc[0]
+    assert row["draws"] == 3 and row["outcome depends on the draw"] == "2 of 4"
+    assert row["median [min–max]"] == "50.0 [25.0–75.0]" and row["PGD-7, the run's draw"].startswith("50.0%")

@@ -105,6 +105,9 @@ class AttackConfig:
     #: only (snnlib.attacks.registry.batch_indices). Under ``bn="train"`` batch statistics depend on it, so there
     #: it and ``batch_size`` are part of the result's key; the authors' threat uses ``shuffled`` batches of 16.
     batch_order: str = field(default="dataset", metadata=_choice("dataset", "shuffled"))
+    #: the seed of the ``shuffled`` batches; None: the run's seed. Other seeds draw other batches of the same images
+    #: (the draw spread of :func:`snnlib.experiments.authors_draws`)
+    order_seed: typing.Optional[int] = None
 
 
 @dataclass
@@ -140,7 +143,7 @@ class Config:
         d = _strip_late(self.to_dict())
         a = dict(d["attack"])
         if a["bn"] != "train":  # with BN in eval mode an image's result does not depend on its batch
-            a.pop("batch_size"), a.pop("batch_order", None)
+            a.pop("batch_size"), a.pop("batch_order", None), a.pop("order_seed", None)
         return content_hash(
             {
                 "train": self.train_key(),
@@ -175,6 +178,7 @@ LATE_FIELDS = {
     ("train", "robust_val"): 0,
     ("train", "flush_denormals"): False,
     ("attack", "batch_order"): "dataset",
+    ("attack", "order_seed"): None,
 }
 
 
