@@ -9,6 +9,7 @@ without recomputing (``force=True`` recomputes).
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 import time
 
 import torch
@@ -171,37 +172,50 @@ def sensitivity_configs(cfg: Config) -> list[Config]:
     return config_replicates(cfg) if sew else [cfg]
 
 
-def authors_sensitivity(cfg: Config) -> list[dict]:
+def _batching_row(base: Config, order: str, bs: int) -> dict:
+    r = evaluate_config(with_attack(base, batch_order=order, batch_size=bs))
+    e = r["final"]["eps"]
+    ps = r["per_sample"]
+    return {
+        "eps": e,
+        "batching": f"{order} {bs}",
+        "leak": False,
+        "clean": ps["clean"],
+        "fgsm": ps[f"fgsm@{e}"],
+        "pgd": ps[f"pgd@{e}"],
+        "source": r["data"]["source"],
+    }
+
+
+def _leak_row(cfg: Config, eps: float) -> dict:
+    ps = authors_loop_result(cfg, eps)["per_sample"]
+    return {
+        "eps": eps,
+        "batching": "shuffled 16",
+        "leak": True,
+        "clean": ps["clean_leak"],
+        "fgsm": ps["fgsm_leak"],
+        "pgd": ps["pgd_leak"],
+    }
+
+
+def authors_sensitivity(cfg: Config, missing: list | None = None) -> list[dict]:
     """The authors' threat (spikes, BN train) at 8/255 and 6/255 under each batching of
-    :data:`SENSITIVITY_BATCHING`, and with the authors' BN leak: per-sample clean and PGD outcomes per row."""
+    :data:`SENSITIVITY_BATCHING`, and with the authors' BN leak: per-sample clean and PGD outcomes per row.
+    ``missing``: a list that collects the rows not computed yet (when only cached results are read,
+    :func:`snnlib.results.only_cached`) instead of raising."""
     rows = []
     for threat_name in ("authors", "authors-6"):
         base = eval_config(cfg, threat_name)
-        for order, bs in SENSITIVITY_BATCHING:
-            r = evaluate_config(with_attack(base, batch_order=order, batch_size=bs))
-            e = r["final"]["eps"]
-            rows.append(
-                {
-                    "eps": e,
-                    "batching": f"{order} {bs}",
-                    "leak": False,
-                    "clean": r["per_sample"]["clean"],
-                    "fgsm": r["per_sample"][f"fgsm@{e}"],
-                    "pgd": r["per_sample"][f"pgd@{e}"],
-                    "source": r["data"]["source"],
-                }
-            )
-        loop = authors_loop_result(cfg, base.attack.eps)
-        rows.append(
-            {
-                "eps": base.attack.eps,
-                "batching": "shuffled 16",
-                "leak": True,
-                "clean": loop["per_sample"]["clean_leak"],
-                "fgsm": loop["per_sample"]["fgsm_leak"],
-                "pgd": loop["per_sample"]["pgd_leak"],
-            }
-        )
+        e = f"{base.attack.eps * 255:.0f}/255"
+        jobs = [(partial(_batching_row, base, o, bs), f"{e} {o} {bs}") for o, bs in SENSITIVITY_BATCHING]
+        for job, label in [*jobs, (partial(_leak_row, cfg, base.attack.eps), f"{e} with the BN leak")]:
+            try:
+                rows.append(job())
+            except results.ResultMissing:
+                if missing is None:
+                    raise
+                missing.append(f"{cfg.name} {label}")
     return rows
 
 

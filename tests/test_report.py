@@ -253,9 +253,7 @@ def test_draws_table_counts_images_whose_outcome_depends_on_the_draw(monkeypatch
 
     cfg = config.Config(name="m", profile="medium")
     draws = [[1, 1, 0, 0], [1, 0, 0, 0], [1, 1, 1, 0]]  # image 0 always survives, 3 never; 1 and 2 depend on it
-    found = [
-        {"eps": 8 / 255, "order_seed": s, "own": s == 0, "clean": [1] * 4, "pgd": p} for s, p in enumerate(draws)
-    ]
+    found = [{"eps": 8 / 255, "order_seed": s, "own": s == 0, "clean": [1] * 4, "pgd": p} for s, p in enumerate(draws)]
     monkeypatch.setattr(sensitivity, "configs", lambda profile: {"m": cfg})
     monkeypatch.setattr(experiments, "draw_configs", lambda c: [c])
     monkeypatch.setattr(experiments, "authors_draws", lambda c: found)
@@ -264,3 +262,22 @@ def test_draws_table_counts_images_whose_outcome_depends_on_the_draw(monkeypatch
     row = t.iloc[0]
     assert row["draws"] == 3 and row["outcome depends on the draw"] == "2 of 4"
     assert row["median [min–max]"] == "50.0 [25.0–75.0]" and row["PGD-7, the run's draw"].startswith("50.0%")
+
+
+def test_sensitivity_rows_not_computed_are_listed_not_fatal(monkeypatch):
+    from snnlib import config, experiments, results
+
+    def evaluate(cfg):
+        if cfg.attack.batch_order == "dataset":
+            raise results.ResultMissing("not computed")
+        e = cfg.attack.eps
+        return {"final": {"eps": e}, "per_sample": {"clean": [1], f"fgsm@{e}": [0], f"pgd@{e}": [0]}, "data": {"source": "npz"}}
+
+    monkeypatch.setattr(experiments, "evaluate_config", evaluate)
+    monkeypatch.setattr(experiments, "authors_loop_result", lambda c, e: (_ for _ in ()).throw(results.ResultMissing()))
+    todo = []
+    rows = experiments.authors_sensitivity(config.Config(name="m"), todo)
+    assert [r["batching"] for r in rows] == ["shuffled 64", "shuffled 16"] * 2
+    assert todo == ["m 8/255 dataset 64", "m 8/255 with the BN leak", "m 6/255 dataset 64", "m 6/255 with the BN leak"]
+    with pytest.raises(results.ResultMissing):  # without the list, a missing row raises as before
+        experiments.authors_sensitivity(config.Config(name="m"))
