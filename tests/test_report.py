@@ -271,7 +271,11 @@ def test_sensitivity_rows_not_computed_are_listed_not_fatal(monkeypatch):
         if cfg.attack.batch_order == "dataset":
             raise results.ResultMissing("not computed")
         e = cfg.attack.eps
-        return {"final": {"eps": e}, "per_sample": {"clean": [1], f"fgsm@{e}": [0], f"pgd@{e}": [0]}, "data": {"source": "npz"}}
+        return {
+            "final": {"eps": e},
+            "per_sample": {"clean": [1], f"fgsm@{e}": [0], f"pgd@{e}": [0]},
+            "data": {"source": "npz"},
+        }
 
     monkeypatch.setattr(experiments, "evaluate_config", evaluate)
     monkeypatch.setattr(experiments, "authors_loop_result", lambda c, e: (_ for _ in ()).throw(results.ResultMissing()))
