@@ -58,6 +58,7 @@ def evaluate_model(
     random_start: bool = True,
     batch_order: str = "dataset",
     order_seed: int | None = None,
+    start_seed: int | None = None,
 ) -> dict:
     """Clean, FGSM and PGD accuracy of ``model`` on ``ds`` (paper Section 4.2, Tables 1-3, Fig. 2).
 
@@ -69,13 +70,13 @@ def evaluate_model(
 
     ``batch_order`` says which images share a crafting batch (:func:`~snnlib.attacks.batch_indices`): under
     ``bn="train"`` the batch statistics depend on it, and ``shuffled`` (the authors' loader) makes the result
-    independent of the dataset's order; ``order_seed`` (default: ``seed``) seeds that shuffle. Per-sample outcomes
-    are always in the dataset's order.
+    independent of the dataset's order; ``order_seed`` (default: ``seed``) seeds that shuffle, ``start_seed``
+    (default: ``seed``) PGD's random starts. Per-sample outcomes are always in the dataset's order.
     """
     model = model.to(device).eval()
     threat = FastThreatModel(model, space, bn)
     epsilons = sorted({float(eps), *[float(e) for e in (eps_sweep or [])]})
-    gen = torch.Generator().manual_seed(int(seed))
+    gen = torch.Generator().manual_seed(int(seed if start_seed is None else start_seed))
     correct = {"clean": []}
     for e in epsilons:
         correct[f"fgsm@{e}"], correct[f"pgd@{e}"] = [], []

@@ -79,6 +79,7 @@ def _evaluate(cfg, device, checkpoint, which):
         random_start=a.random_start,
         batch_order=a.batch_order,
         order_seed=a.order_seed,
+        start_seed=a.start_seed,
     )
     per_sample, sweep = r.pop("per_sample"), r.pop("sweep")
     return {
@@ -96,6 +97,7 @@ def _evaluate(cfg, device, checkpoint, which):
             "batch_order": a.batch_order,
             "batch_size": a.batch_size,
             "order_seed": cfg.seed if a.order_seed is None else a.order_seed,
+            "start_seed": cfg.seed if a.start_seed is None else a.start_seed,
         },
         "sweep": sweep,
         "per_sample": per_sample,
@@ -233,19 +235,24 @@ def draw_configs(cfg: Config) -> list[Config]:
 
 
 def authors_draws(cfg: Config) -> list[dict]:
-    """The authors' threat (shuffled batches of 16, no leak) at 8/255 and 6/255 under the run's own shuffle and
-    under each of :data:`DRAW_SEEDS`, on the same images: per-sample clean and PGD outcomes per draw."""
+    """The authors' threat (shuffled batches of 16, no leak) at 8/255 and 6/255 on the same images: under the run's
+    own shuffle and each of :data:`DRAW_SEEDS` (other batches, and so other random starts), and, as the control,
+    under the run's own batches with the random starts of each of :data:`DRAW_SEEDS`. Per-sample clean and PGD
+    outcomes per row; ``varied`` says which seed the row varies ("batches" or "starts"; the run's own row both)."""
     rows = []
     for threat_name in ("authors", "authors-6"):
         base = eval_config(cfg, threat_name)
-        for s in (None, *DRAW_SEEDS):
-            r = evaluate_config(with_attack(base, order_seed=s))
+        runs = [("own", {}), *[("batches", {"order_seed": s}) for s in DRAW_SEEDS]]
+        for varied, seeds in [*runs, *[("starts", {"start_seed": s}) for s in DRAW_SEEDS]]:
+            r = evaluate_config(with_attack(base, **seeds))
             e = r["final"]["eps"]
             rows.append(
                 {
                     "eps": e,
-                    "order_seed": cfg.seed if s is None else s,
-                    "own": s is None,
+                    "varied": varied,
+                    "order_seed": seeds.get("order_seed", cfg.seed),
+                    "start_seed": seeds.get("start_seed", cfg.seed),
+                    "own": varied == "own",
                     "clean": r["per_sample"]["clean"],
                     "pgd": r["per_sample"][f"pgd@{e}"],
                 }

@@ -157,7 +157,7 @@ def test_bn_train_accuracy_does_not_depend_on_the_dataset_order(tiny_model):
         assert torch.equal(torch.tensor(a["per_sample"][k])[perm], torch.tensor(b["per_sample"][k]))
     assert a["n"] == 21
     # the shuffle's own seed: the run's seed by default; another seed draws other batches of the same images
-    same = evaluate(tiny_model, ds, batch_order="shuffled", order_seed=3, **kw)
+    same = evaluate(tiny_model, ds, batch_order="shuffled", order_seed=3, start_seed=3, **kw)
     assert same["per_sample"] == a["per_sample"]
     other = evaluate(tiny_model, ds, batch_order="shuffled", order_seed=4, **kw)
     assert other["per_sample"]["clean"] == a["per_sample"]["clean"]  # BN eval predictions: the batch does not matter
@@ -182,6 +182,7 @@ def test_threat_registry_is_the_one_place(tiny_model):
     assert experiments.with_attack(cfg, batch_size=7).eval_key() != cfg.eval_key()
     assert experiments.with_attack(cfg, order_seed=1).eval_key() != cfg.eval_key()
     assert experiments.with_attack(std, order_seed=1).eval_key() == std.eval_key()
+    assert experiments.with_attack(std, start_seed=1).eval_key() != std.eval_key()  # other starts, other numbers
     with pytest.raises(SnnlibError, match="unknown threat model 'author'; expected one of: standard, authors"):
         attacks.threat("author")
     assert attacks.ThreatModel.preset(tiny_model, "authors").bn == "train"

@@ -253,15 +253,20 @@ def test_draws_table_counts_images_whose_outcome_depends_on_the_draw(monkeypatch
 
     cfg = config.Config(name="m", profile="medium")
     draws = [[1, 1, 0, 0], [1, 0, 0, 0], [1, 1, 1, 0]]  # image 0 always survives, 3 never; 1 and 2 depend on it
-    found = [{"eps": 8 / 255, "order_seed": s, "own": s == 0, "clean": [1] * 4, "pgd": p} for s, p in enumerate(draws)]
+    starts = [[1, 1, 1, 0]]  # the run's own batches, another start: image 2 depends on the start
+    found = [
+        {"eps": 8 / 255, "varied": "own" if i == 0 else "batches", "own": i == 0, "clean": [1] * 4, "pgd": p}
+        for i, p in enumerate(draws)
+    ] + [{"eps": 8 / 255, "varied": "starts", "own": False, "clean": [1] * 4, "pgd": p} for p in starts]
     monkeypatch.setattr(sensitivity, "configs", lambda profile: {"m": cfg})
     monkeypatch.setattr(experiments, "draw_configs", lambda c: [c])
     monkeypatch.setattr(experiments, "authors_draws", lambda c: found)
     t, missing = sensitivity.draws_table("medium")
     assert not missing and len(t) == 1
     row = t.iloc[0]
-    assert row["draws"] == 3 and row["outcome depends on the draw"] == "2 of 4"
-    assert row["median [min–max]"] == "50.0 [25.0–75.0]" and row["PGD-7, the run's draw"].startswith("50.0%")
+    assert row["outcome depends on the draw"] == "2 of 4" and row["outcome depends on the start"] == "1 of 4"
+    assert row["median [min–max], draws"] == "50.0 [25.0–75.0]" and row["PGD-7, the run's draw"].startswith("50.0%")
+    assert row["PGD-7 % per start"] == "50.0, 75.0"
 
 
 def test_sensitivity_rows_not_computed_are_listed_not_fatal(monkeypatch):

@@ -108,6 +108,8 @@ class AttackConfig:
     #: the seed of the ``shuffled`` batches; None: the run's seed. Other seeds draw other batches of the same images
     #: (the draw spread of :func:`snnlib.experiments.authors_draws`)
     order_seed: typing.Optional[int] = None
+    #: the seed of PGD's random starts; None: the run's seed (the control of the draw spread: same batches, other starts)
+    start_seed: typing.Optional[int] = None
 
 
 @dataclass
@@ -179,6 +181,7 @@ LATE_FIELDS = {
     ("train", "flush_denormals"): False,
     ("attack", "batch_order"): "dataset",
     ("attack", "order_seed"): None,
+    ("attack", "start_seed"): None,
 }
 
 
