@@ -132,9 +132,11 @@ def seed_note(c: dict) -> str:
     return ("; ".join(told) if told else "between the seeds of both models") + t
 
 
-def pooling_deltas(profile: str | None = None, borrowed_variance: bool = False) -> pd.DataFrame:
-    """Table 3's deltas (AvgPool minus MaxPool) in the paper and ours, with seed-aware 95 % intervals.
-    ``borrowed_variance``: ours with the committed borrowed seed variance instead of the profile's own (a
+def pooling_deltas(
+    profile: str | None = None, borrowed_variance: bool = False, threat: str = "standard"
+) -> pd.DataFrame:
+    """Table 3's deltas (AvgPool minus MaxPool) in the paper and ours under ``threat``, with seed-aware 95 %
+    intervals. ``borrowed_variance``: ours with the committed borrowed seed variance instead of the profile's own (a
     sensitivity check when the profile's own rests on few seeds); raises if the profile has no such file."""
     if borrowed_variance and borrowed(profile or config.profile()) is None:
         raise SnnlibError(f"profile {profile or config.profile()!r} has no {FILE} to borrow a seed variance from")
@@ -160,7 +162,7 @@ def pooling_deltas(profile: str | None = None, borrowed_variance: bool = False) 
         row = {
             "dataset": ds,
             "model": ARCH_LABEL[arch],
-            "source": f"ours: {THREAT_LABEL['standard']}",
+            "source": f"ours: {THREAT_LABEL[threat]}",
             "seeds": f"{1 + len(cfg.replicates)} vs {1 + len(mx.replicates)}",
         }
         for k, sign in (("clean", +1), ("fgsm", -1), ("pgd", -1)):
@@ -169,6 +171,7 @@ def pooling_deltas(profile: str | None = None, borrowed_variance: bool = False) 
                 mx,
                 k,
                 sign,
+                threat,
                 profile=profile,
                 variance=borrowed_var(profile or config.profile(), k) if borrowed_variance else None,
             )
