@@ -43,6 +43,8 @@ def test_book_pipeline(tiny_project, tmp_path):
     d = report.pooling_deltas()
     assert {"paper", "ours: pixel + BN eval (standard), 8/255"} <= set(d.source)
     assert {"Δpgd lo", "Δpgd hi", "Δpgd verdict", "Δpgd mde"} <= set(d.columns)
+    da = report.pooling_deltas(threat="authors")  # one seed each: the main seeds' authors'-threat evaluations
+    assert "ours: spike + BN train (authors' code), 8/255" in set(da.source)
     assert set(report.sweep().eps.round(4)) == {round(4 / 255, 4), round(8 / 255, 4)}
     sp = report.sparsity(n=3, swap=True)
     assert set(sp.weights) == {"own", "swapped"} and (sp[sp.module == "maxpool"].n == 3).all()
