@@ -62,11 +62,9 @@ def evaluate_model(
 ) -> dict:
     """Clean, FGSM and PGD accuracy of ``model`` on ``ds`` (paper Section 4.2, Tables 1-3, Fig. 2).
 
-    ``eps_sweep`` adds FGSM and PGD accuracy at every listed eps (Fig. 2). Returns a dict with
-    ``clean_acc``, ``fgsm_acc``, ``pgd_acc``, ``sweep`` (a list of ``{eps, fgsm_acc, pgd_acc}``),
-    ``n`` and the per-sample correctness arrays. Attacks are crafted with frozen parameters and
-    predictions run under ``inference_mode`` (:class:`~snnlib.attacks.FastThreatModel`, the path
-    ``python -m snnlib bench`` times; the numbers are those of :class:`~snnlib.attacks.ThreatModel`).
+    ``eps_sweep`` adds FGSM and PGD accuracy at every listed eps (Fig. 2). Returns ``clean_acc``, ``fgsm_acc``,
+    ``pgd_acc``, ``sweep`` (``{eps, fgsm_acc, pgd_acc}`` each), ``n`` and the per-sample outcomes. Crafted with
+    frozen parameters, predicted under ``inference_mode`` (:class:`~snnlib.attacks.FastThreatModel`, the bench's path).
 
     ``batch_order`` says which images share a crafting batch (:func:`~snnlib.attacks.batch_indices`): under
     ``bn="train"`` the batch statistics depend on it, and ``shuffled`` (the authors' loader) makes the result
