@@ -1,5 +1,6 @@
 """End to end on a tiny project: train, evaluate, probe and export every table and figure of the book."""
 
+import pandas as pd
 import pytest
 
 from snnlib.errors import SnnlibError
@@ -292,3 +293,25 @@ def test_sensitivity_rows_not_computed_are_listed_not_fatal(monkeypatch):
     assert todo == ["m 8/255 dataset 64", "m 8/255 with the BN leak", "m 6/255 dataset 64", "m 6/255 with the BN leak"]
     with pytest.raises(results.ResultMissing):  # without the list, a missing row raises as before
         experiments.authors_sensitivity(config.Config(name="m"))
+
+
+def test_a_verdict_on_models_from_both_copies_says_so(tiny_project):
+    """Lossless-data issue, item 6: each claim row names the copy of CIFAR-10 its models used; mixed ones are flagged.
+    The training result's record wins over the config (results computed before the config changed)."""
+    from snnlib import config, results
+    from snnlib.report import provenance
+
+    cfgs = config.load_profile("quick")
+    mx, avg = cfgs["sew18_max"], cfgs["sew18_avg"]
+    assert provenance.data_note([mx, avg]) == "lossless"
+    jp = config.replace(avg, data={"pixels": "jpeg"})
+    note = provenance.data_note([mx, jp])
+    assert note == "mixed: sew18_max lossless, sew18_avg JPEG"
+    assert provenance.mark_mixed("reproduced", note) == "reproduced (mixed data)"
+    assert provenance.mark_mixed("reproduced", "JPEG") == "reproduced"
+    results.write_json(results.run_dir(mx) / "train.json", {"data": {"pixels": "jpeg"}})
+    assert provenance.pixels_of(mx) == "jpeg"
+    allc = pd.DataFrame(
+        {"claim": ["a", "b"], "verdict": ["reproduced"] * 2, "data": ["JPEG", note], "profile": "quick"}
+    )
+    assert list(report.verdict_overview(allc).quick) == ["reproduced", "reproduced (mixed data)"]

@@ -7,7 +7,7 @@
 - :mod:`.export`: every figure and table to files (``python -m snnlib figures``).
 """
 
-from .verdicts import CLAIMS, block_finding, block_zeros, claims, claims_all
+from .verdicts import CLAIMS, block_finding, block_zeros, claims, claims_all, verdict_overview
 from .export import FIGURES, TABLES, export_all
 from .figures import (
     authors_probe,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from .. import audit as audit_
 from .. import results, stats
 from ..errors import SnnlibError
-from . import rules
+from . import provenance, rules
 
 
 def audit_final(cfg) -> dict | None:
@@ -58,12 +58,13 @@ def audit_claims(profile) -> list[dict]:
             continue
         try:
             with results.book_reading(cfg.profile):
-                rows.append(audit_row(name, audit_.run_config(cfg)))
+                rows.append({**audit_row(name, audit_.run_config(cfg)), "data": provenance.data_note([cfg])})
         except results.ResultMissing:
             rows.append(
                 missing_row(
                     f"The PGD-7 robustness is real, not an artifact of the attack ({name})",
                     f"audit not finished: {audit_.progress_note(cfg, profile)}",
                 )
+                | {"data": provenance.data_note([cfg])}
             )
     return rows

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .. import config, paper, places, results, stats
-from . import rules, seeds
+from . import provenance, rules, seeds
 from . import spike_case as spike_case_
 from .figures import sparsity
 from .seeds import compare_models, pooling_deltas, seed_note
@@ -349,16 +349,18 @@ CLAIMS = (
 
 
 def claims(profile: str | None = None, audit: bool = True) -> pd.DataFrame:
-    """Each empirical claim of the paper with our measurement and a verdict by a stated rule (one profile). Inside
-    :func:`snnlib.results.only_cached`, a claim whose results are missing is listed as not yet computed."""
+    """Each empirical claim of the paper with our measurement and a verdict by a stated rule (one profile), and the
+    copy of CIFAR-10 its models used (``data``, :mod:`.provenance`). Inside :func:`snnlib.results.only_cached`, a
+    claim whose results are missing is listed as not yet computed."""
     m = _Models(profile or config.profile())
     rows = []
     for c in CLAIMS:
         try:
-            rows.append(c(m))
+            row = c(m)
         except results.ResultMissing as e:
-            rows.append(missing_row(c.title, e))
-    rows = [r for r in rows if r is not None]
+            row = missing_row(c.title, e)
+        if row is not None:
+            rows.append({**row, "data": provenance.claim_data(m, c.__name__)})
     if audit:
         rows += audit_claims(m.profile)
     return pd.DataFrame(rows)
@@ -381,3 +383,11 @@ def claims_all(audit: bool = True) -> tuple[pd.DataFrame, dict]:
         except (results.ResultMissing, FileNotFoundError, KeyError, StopIteration) as e:
             missing[p] = str(e).splitlines()[0] if str(e) else type(e).__name__
     return pd.concat(frames, ignore_index=True), missing
+
+
+def verdict_overview(allc: pd.DataFrame) -> pd.DataFrame:
+    """The verdict on each claim (rows) at each profile (columns) of :func:`claims_all`'s table; a verdict whose models
+    come from both copies of CIFAR-10 is flagged (:func:`.provenance.mark_mixed`)."""
+    shown = allc.assign(verdict=[provenance.mark_mixed(v, d) for v, d in zip(allc.verdict, allc.get("data", ""))])
+    wide = shown.pivot_table(index="claim", columns="profile", values="verdict", aggfunc="first", sort=False)
+    return wide[list(dict.fromkeys(allc.profile))].reset_index()
