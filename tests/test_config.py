@@ -59,6 +59,17 @@ def test_keys_ignore_names_and_attack():
     assert a.train_key() != from_dict({"model": {"width": 8}}).train_key()
 
 
+def test_batching_changes_a_bn_eval_key_unless_it_is_the_default():
+    """Under BN eval a prediction ignores its batch, but PGD's random starts (one generator, batch by batch) do not:
+    another batch size or order is another result; the default batching keeps the keys of the committed results."""
+    base = from_dict({})
+    assert base.eval_key() == from_dict({"attack": {"batch_size": 64, "batch_order": "dataset"}}).eval_key()
+    assert base.eval_key() == from_dict({"attack": {"order_seed": 5}}).eval_key()  # no shuffle: the seed is unused
+    others = [{"batch_size": 16}, {"batch_order": "shuffled"}, {"batch_order": "shuffled", "order_seed": 5}]
+    keys = {base.eval_key(), *(from_dict({"attack": a}).eval_key() for a in others)}
+    assert len(keys) == 4
+
+
 @pytest.mark.parametrize("profile", ["quick", "paper"])
 def test_profile_configs_validate(profile):
     cfgs = load_profile(profile)

@@ -102,8 +102,9 @@ class AttackConfig:
     eps_sweep: typing.List[float] = field(default_factory=lambda: [2 / 255, 4 / 255, 6 / 255, 8 / 255])
     batch_size: int = 64
     #: which images share a crafting batch: the dataset's order, or a seeded shuffle that depends on the images
-    #: only (snnlib.attacks.registry.batch_indices). Under ``bn="train"`` batch statistics depend on it, so there
-    #: it and ``batch_size`` are part of the result's key; the authors' threat uses ``shuffled`` batches of 16.
+    #: only (snnlib.attacks.registry.batch_indices). Under ``bn="train"`` batch statistics depend on it, and under
+    #: either BN mode PGD's random starts do, so it and ``batch_size`` are part of the result's key (except the
+    #: default batching under BN eval, for the old keys); the authors' threat uses ``shuffled`` batches of 16.
     batch_order: str = field(default="dataset", metadata=_choice("dataset", "shuffled"))
     #: the seed of the ``shuffled`` batches; None: the run's seed. Other seeds draw other batches of the same images
     #: (the draw spread of :func:`snnlib.experiments.authors_draws`)
@@ -144,8 +145,11 @@ class Config:
         """Hash of the trained model plus everything that changes the attack numbers."""
         d = _strip_late(self.to_dict())
         a = dict(d["attack"])
-        if a["bn"] != "train":  # with BN in eval mode an image's result does not depend on its batch
-            a.pop("batch_size"), a.pop("batch_order", None), a.pop("order_seed", None)
+        if a["bn"] != "train" and "batch_order" not in a and a["batch_size"] == AttackConfig.batch_size:
+            # with BN in eval mode a prediction does not depend on its batch, but PGD's random starts do (one
+            # generator drawn batch by batch): only the default batching (the one every BN-eval result so far
+            # was computed with, in the dataset's order) is left out of the key, which keeps their keys
+            a.pop("batch_size"), a.pop("order_seed", None)
         return content_hash(
             {
                 "train": self.train_key(),
