@@ -227,3 +227,4 @@ def test_medium_epoch_run_and_its_facts_read_quiet_runs_only(tmp_path, monkeypat
     monkeypatch.setattr(places, "project_root", lambda: tmp_path)
     f = tables.medium_epoch_facts()
     assert f["q_med_runs"] == 2 and f["q_med_epoch"] == 450.0 and f["q_med_speedup"] == 2.0
+    assert all(type(f[k]) is float for k in ("q_med_epoch", "q_med_sj_epoch", "q_med_speedup"))  # glue formats them

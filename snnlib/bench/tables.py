@@ -313,7 +313,7 @@ def committed_facts(cpu: dict) -> dict:
             else "not profiled in this run"
         )
     conv = prof[(prof.workload == "train") & prof.op.str.contains("convolution")] if len(prof) else prof
-    out["c_conv_share"] = 100 * conv.share.sum() if len(prof) else nan
+    out["c_conv_share"] = float(100 * conv.share.sum()) if len(prof) else nan  # not np.float64: glue formats it
     return out
 
 
@@ -335,8 +335,8 @@ def medium_epoch_facts() -> dict:
         for p in sorted((places.project_root() / "results" / "bench" / "medium-epoch").glob("*.json"))
     ]
     found = [r for r in found if r.get("quiet")]
-    med = {
-        k: pd.Series([r["variants"][k]["epoch_s"] for r in found], dtype=float).median()
+    med = {  # plain floats: myst-nb's glue formats text/plain, and np.float64's repr is not a number
+        k: float(pd.Series([r["variants"][k]["epoch_s"] for r in found], dtype=float).median())
         for k in ("snnlib", "spikingjelly")
     }
     return {

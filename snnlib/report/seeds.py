@@ -1,6 +1,6 @@
 """Seed-aware comparisons of two trained models (and Table 3's deltas, built from them), and the between-seed variance
-they use: the profile's own, pooled over its models with seed replicates (quick: three seeds per SEW pool; medium:
-two), or, for a profile without any, a variance borrowed from another profile and committed as
+they use: the profile's own, pooled over its models with seed replicates (two seeds per SEW pool at quick and medium;
+quick had three until CI's time asked for one less), or, for a profile without any, a variance borrowed from another profile and committed as
 ``results/<profile>/seed-variance.json`` (``python -m snnlib seed-variance --from quick``). The medium profile has
 its own seeds now; its committed borrowed variance serves only the sensitivity check of the trade-off chapter.
 
