@@ -176,9 +176,10 @@ def test_threat_registry_is_the_one_place(tiny_model):
         "shuffled",
         16,
     ) and abs(cfg.attack.eps - 6 / 255) < 1e-12
-    # batch order and size are in the key only where they change numbers (BN train)
+    # batch order and size change numbers under BN train (statistics) and BN eval (PGD's random starts, drawn batch
+    # by batch): both are in the key, except the default batching under BN eval (the committed results' keys)
     std = experiments.eval_config(Config(), "standard")
-    assert experiments.with_attack(std, batch_size=7).eval_key() == std.eval_key()
+    assert experiments.with_attack(std, batch_size=7).eval_key() != std.eval_key()
     assert experiments.with_attack(cfg, batch_size=7).eval_key() != cfg.eval_key()
     assert experiments.with_attack(cfg, order_seed=1).eval_key() != cfg.eval_key()
     assert experiments.with_attack(std, order_seed=1).eval_key() == std.eval_key()
