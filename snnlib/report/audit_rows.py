@@ -58,13 +58,11 @@ def audit_claims(profile) -> list[dict]:
             continue
         try:
             with results.book_reading(cfg.profile):
-                rows.append({**audit_row(name, audit_.run_config(cfg)), "data": provenance.data_note([cfg])})
+                row = audit_row(name, audit_.run_config(cfg))
         except results.ResultMissing:
-            rows.append(
-                missing_row(
-                    f"The PGD-7 robustness is real, not an artifact of the attack ({name})",
-                    f"audit not finished: {audit_.progress_note(cfg, profile)}",
-                )
-                | {"data": provenance.data_note([cfg])}
+            row = missing_row(
+                f"The PGD-7 robustness is real, not an artifact of the attack ({name})",
+                f"audit not finished: {audit_.progress_note(cfg, profile)}",
             )
+        rows.append({**row, "data": provenance.data_note([cfg])})
     return rows

@@ -22,14 +22,17 @@ CLAIM_MODELS = {
 }
 
 
+def recorded_data(cfg: config.Config, profile: str | None = None) -> dict | None:
+    """What one run's training result records of its data (``source``, ``pixels``, ``sha256``; files from before
+    that record say only the source), or None where it is not trained yet."""
+    f = results.run_dir(cfg, profile) / "train.json"
+    return results.read_json(f).get("data", {}) if f.exists() else None
+
+
 def pixels_of(cfg: config.Config) -> str:
     """The copy ``cfg``'s results were computed on, over all its seeds: what each training result records
     (``data.pixels``), else the config's setting; :data:`MIXED` if its seeds differ."""
-    seen = set()
-    for c in config.replicates(cfg):
-        f = results.run_dir(c, cfg.profile) / "train.json"
-        rec = results.read_json(f).get("data", {}) if f.exists() else {}
-        seen.add(rec.get("pixels") or c.data.pixels)
+    seen = {(recorded_data(c, cfg.profile) or {}).get("pixels") or c.data.pixels for c in config.replicates(cfg)}
     return seen.pop() if len(seen) == 1 else MIXED
 
 

@@ -1,8 +1,9 @@
 """Seed-aware comparisons of two trained models (and Table 3's deltas, built from them), and the between-seed variance
-they use: the profile's own, pooled over its models with seed replicates (two seeds per SEW pool at quick and medium;
-quick had three until CI's time asked for one less), or, for a profile without any, a variance borrowed from another profile and committed as
-``results/<profile>/seed-variance.json`` (``python -m snnlib seed-variance --from quick``). The medium profile has
-its own seeds now; its committed borrowed variance serves only the sensitivity check of the trade-off chapter.
+they use: the profile's own, pooled over its models with seed replicates (two seeds per SEW pool at quick and
+medium; quick had three until CI's time asked for one less), or, for a profile without any, a variance borrowed
+from another profile and committed as ``results/<profile>/seed-variance.json`` (``python -m snnlib seed-variance
+--from quick``). The medium profile has its own seeds now; its committed borrowed variance serves only the
+sensitivity check of the trade-off chapter.
 
 A borrowed variance is a stated proxy, not a measurement at the borrowing profile's scale: the quick models are
 trained on fewer images for fewer epochs, so their seed-to-seed spread is, if anything, larger; intervals that use

@@ -14,6 +14,7 @@ import torch
 from .. import attacks, config, experiments, paper, results, stats, train
 from ..errors import SnnlibError
 from ..models import ARCH_LABEL, ARCHS, build_model, count_parameters
+from .provenance import recorded_data
 
 THREAT_LABEL = {name: t.label for name, t in attacks.THREATS.items()}  # the one registry
 THREATS = tuple(THREAT_LABEL)
@@ -305,15 +306,15 @@ def data_provenance(profile: str | None = None) -> pd.DataFrame:
     rows = []
     for cfg in config.load_profile(profile).values():
         for c in config.replicates(cfg):
-            f = results.run_dir(c, profile) / "train.json"
-            d = results.read_json(f).get("data", {}) if f.exists() else {}
+            d = recorded_data(c, profile)
+            rec = d or {}
             rows.append(
                 {
                     "model": c.name,
                     "run": c.run_id,
-                    "pixels": d.get("pixels", c.data.pixels),
-                    "source": d.get("source", "not trained yet" if not f.exists() else ""),
-                    "sha256": (d.get("sha256") or "")[:16] or "not recorded",
+                    "pixels": rec.get("pixels", c.data.pixels),
+                    "source": "not trained yet" if d is None else rec.get("source", ""),
+                    "sha256": (rec.get("sha256") or "")[:16] or "not recorded",
                 }
             )
     return pd.DataFrame(rows)

@@ -388,6 +388,6 @@ def claims_all(audit: bool = True) -> tuple[pd.DataFrame, dict]:
 def verdict_overview(allc: pd.DataFrame) -> pd.DataFrame:
     """The verdict on each claim (rows) at each profile (columns) of :func:`claims_all`'s table; a verdict whose models
     come from both copies of CIFAR-10 is flagged (:func:`.provenance.mark_mixed`)."""
-    shown = allc.assign(verdict=[provenance.mark_mixed(v, d) for v, d in zip(allc.verdict, allc.get("data", ""))])
+    shown = allc.assign(verdict=[provenance.mark_mixed(v, d) for v, d in zip(allc.verdict, allc["data"])])
     wide = shown.pivot_table(index="claim", columns="profile", values="verdict", aggfunc="first", sort=False)
     return wide[list(dict.fromkeys(allc.profile))].reset_index()
