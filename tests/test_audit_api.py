@@ -141,3 +141,35 @@ def test_interrupted_audit_resumes_to_the_same_result(data, tmp_path, monkeypatc
     monkeypatch.setattr(run, "CHECKS", checks.CHECKS)
     resumed = run.run_suite(tiny_lif.build(), x, y, s, progress=False, partial=partial)
     assert resumed["per_sample"] == whole["per_sample"] and resumed["final"] == whole["final"]
+
+
+def test_an_audit_whose_sources_changed_reuses_every_other_check(data, tmp_path):
+    from snnlib import results
+    from snnlib.audit import reuse, run
+
+    x, y = data
+    s = audit.AuditSettings.for_budget("quick", **TINY)
+
+    def source(seed):  # a linear model, or (seed None) the model itself: a transfer that breaks images
+        torch.manual_seed(seed or 0)
+        lin = torch.nn.Sequential(torch.nn.AvgPool2d(4), torch.nn.Flatten(), torch.nn.Linear(192, 10))
+        return tiny_lif.build() if seed is None else lin
+
+    old = run.run_suite(tiny_lif.build(), x, y, s, ann=source(None), progress=False)
+    fresh = run.run_suite(tiny_lif.build(), x, y, s, ann=source(2), progress=False)
+    run_dir = tmp_path / "run"
+    results.write_json(
+        run_dir / "audit-aaaaaaaaaa.json",
+        {**old, "eval_key": "e", "audit_key": "a" * 16, "settings": s.to_dict(), "env": {"time": "t"}},
+    )
+    partial = run_dir / "audit-bbbbbbbbbb.partial.json"
+    assert reuse.seed_partial(partial, run_dir, "other model", s.to_dict(), "b" * 16) is None
+    used = reuse.seed_partial(partial, run_dir, "e", s.to_dict(), "b" * 16)
+    assert used["audit_key"] == "a" * 16 and "transfer" not in used["checks"] and len(used["checks"]) > 10
+    resumed = reuse.place(
+        run.run_suite(tiny_lif.build(), x, y, s, ann=source(2), progress=False, partial=partial), used
+    )
+    assert resumed["per_sample"] == fresh["per_sample"] and resumed["final"] == fresh["final"]
+    assert resumed["attacks"] == fresh["attacks"] and resumed["per_sample"] != old["per_sample"]
+    assert resumed["per_sample"]["transfer-ann"] != old["per_sample"]["transfer-ann"]
+    assert reuse.seed_partial(partial, run_dir, "e", s.to_dict(), "b" * 16) is None  # never over a partial

@@ -11,7 +11,11 @@ from snnlib import audit
 from snnlib.audit import records as R
 from snnlib.audit.legacy import legacy_id, upgrade
 
-COMMITTED = sorted(Path(__file__).resolve().parents[1].glob("results/*/*/audit-*.json"))
+COMMITTED = sorted(
+    p
+    for p in Path(__file__).resolve().parents[1].glob("results/*/*/audit-*.json")
+    if not p.name.endswith(".partial.json")
+)
 
 
 def test_a_record_round_trips_through_its_row():
@@ -62,3 +66,29 @@ def test_committed_audits_give_the_same_numbers_through_ids(path):
     for a, b in zip(r["attacks"], stored["attacks"], strict=True):
         assert (a["attack"], a["acc"], a["lo"], a["hi"]) == (b["attack"], b["acc"], b["lo"], b["hi"])
     assert upgrade(r) is r  # a new-shape result is left as it is
+
+
+@pytest.mark.skipif(not COMMITTED, reason="no committed audit results in this checkout")
+@pytest.mark.parametrize("path", COMMITTED, ids=lambda p: p.parent.name)
+def test_a_committed_audit_as_a_reused_state_gives_itself_back(path):
+    """:func:`snnlib.audit.reuse.state_of` of every committed audit, resumed in a suite with the donor's transfer
+    rows put back (what re-running them with the same sources gives), derives to the same result."""
+    from snnlib.audit.reuse import SOURCE_IDS, _id, place, state_of
+    from snnlib.audit.suite import Suite
+
+    stored = audit.derive(copy.deepcopy(json.loads(path.read_text())))
+    st = state_of(copy.deepcopy(stored))
+    at = st.pop("at")
+    n = stored["n_eval"]
+    suite = Suite(torch.nn.Identity(), torch.zeros(n, 3, 2, 2), torch.zeros(n), audit.AuditSettings())
+    suite.restore(st)
+    suite.attacks += [a for a in stored["attacks"] if a["id"] in SOURCE_IDS]
+    suite.robust.update(
+        {k: torch.tensor(v, dtype=torch.bool) for k, v in stored["per_sample"].items() if k in SOURCE_IDS}
+    )
+    if skipped := [s for s in stored.get("skipped", []) if _id(s) in SOURCE_IDS]:
+        suite.extra["skipped"].extend(skipped)
+    r = place(audit.derive(suite.result()), {"at": at})
+    assert r["final"] == stored["final"] and r["per_sample"] == stored["per_sample"]
+    assert [a["id"] for a in r["attacks"]] == [a["id"] for a in stored["attacks"]]
+    assert all(r[k] == stored[k] for k in st["extra"])

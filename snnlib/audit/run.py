@@ -18,6 +18,7 @@ from ..data import stratified_indices
 from ..errors import SnnlibError
 from ..kernels import flush_denormals
 from .checks import CHECKS, SEED_INDEX
+from .reuse import place, seed_partial
 from .verdict import derive, verdict
 from .settings import AuditSettings
 from .suite import Suite
@@ -133,6 +134,7 @@ def _compute(cfg, s, sources, key, device):
     x, y = ds.batch(idx)
     labels = {k: c.name for k, c in sources.items() if c is not None}
     partial = results.run_dir(cfg) / f"audit-{key[:10]}.partial.json"
+    reused = seed_partial(partial, results.run_dir(cfg), cfg.eval_key(), s.to_dict(), key)
     r = run_suite(
         model,
         x,
@@ -146,6 +148,7 @@ def _compute(cfg, s, sources, key, device):
         partial=partial,
     )
     partial.unlink(missing_ok=True)
+    r = place(r, reused)
     return {
         "kind": "audit",
         "run_id": cfg.run_id,
@@ -157,6 +160,7 @@ def _compute(cfg, s, sources, key, device):
         "env": results.environment(device, cfg.seed),
         "sources": {k: (c.run_id if c is not None else None) for k, c in sources.items()},
         "source_acc": source_acc,
+        **({"reused": reused} if reused else {}),
         "data": {**ds.provenance(), "n_eval": len(y), "per_class": per_class, "indices": idx.tolist()},
         **r,
         "verdict": verdict(r, cfg.name, _scale(cfg)),
