@@ -315,3 +315,31 @@ def test_a_verdict_on_models_from_both_copies_says_so(tiny_project):
         {"claim": ["a", "b"], "verdict": ["reproduced"] * 2, "data": ["JPEG", note], "profile": "quick"}
     )
     assert list(report.verdict_overview(allc).quick) == ["reproduced", "reproduced (mixed data)"]
+
+
+def test_a_changed_verdict_or_data_is_listed_against_the_snapshot(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from snnlib.errors import SnnlibError
+    from snnlib.report import changes
+
+    monkeypatch.setattr(changes, "snapshot_path", lambda profile, tag: tmp_path / f"claims-{tag}.csv")
+    with pytest.raises(SnnlibError, match="no snapshot claims-old.csv"):
+        changes.changed("medium", "old", pd.DataFrame())
+    before = pd.DataFrame(
+        {
+            "claim": ["a", "b", "c"],
+            "verdict": ["reproduced", "not reproduced", "untestable here"],
+            "by version": ["v1: reproduced", "v1: not reproduced", None],
+            "ours": ["1%", "2%", "-"],
+            "data": ["JPEG"] * 3,
+            "paper": ["x"] * 3,  # not kept
+        }
+    )
+    changes.snapshot("medium", "old", before)
+    now = before.assign(data=["lossless", "JPEG", "JPEG"], ours=["1.5%", "3%", "-"])
+    now.loc[1, ["verdict", "by version"]] = ["reproduced", "v1: reproduced"]
+    assert changes.changed("medium", "old", before).empty
+    moved = changes.changed("medium", "old", now)
+    assert list(moved.claim) == ["a", "b"] and list(moved["verdict now"]) == ["v1: reproduced", "v1: reproduced"]
+    assert moved["verdict (old)"].iloc[1] == "v1: not reproduced" and moved["data now"].iloc[0] == "lossless"
