@@ -3,9 +3,11 @@
 An audit's key covers its transfer sources (the ANN twin, another SNN of the profile), so retraining a source
 changes the key of every audit that transfers from it. Only the ``transfer`` check reads the sources; every other
 check starts from its own seed and attacks the same clean-correct images (:func:`.run.run_suite`), so it finds
-the same thing whatever the sources are. :func:`donor_state` turns a finished audit of the same model, images and
+the same thing whatever the sources are. :func:`state_of` turns a finished audit of the same model, images and
 settings into the partial state of a run that has done every check but those (:data:`SOURCE_CHECKS`); the run then
-resumes from it, as an interrupted audit does, and the result records which audit it reused (``reused``).
+resumes from it, as an interrupted audit does, and the result records which audit it reused and where that ran
+(``reused``). Re-run on another CPU, a check can move an image that sits at a spiking threshold (other SIMD kernels
+round differently), as any recomputation there can; the donor's machine is recorded for that reason.
 """
 
 from __future__ import annotations
@@ -98,6 +100,9 @@ def seed_partial(partial: Path, run_dir: Path, eval_key: str, settings: dict, ke
         "file": donor.name,
         "audit_key": r["audit_key"],
         "sources": r.get("sources"),
+        "env": {
+            k: r.get("env", {}).get(k) for k in ("cpu", "device", "threads", "time")
+        },  # where the reused checks ran
         "checks": st["done"],
         "at": at,
     }
