@@ -172,4 +172,6 @@ def test_an_audit_whose_sources_changed_reuses_every_other_check(data, tmp_path)
     assert resumed["per_sample"] == fresh["per_sample"] and resumed["final"] == fresh["final"]
     assert resumed["attacks"] == fresh["attacks"] and resumed["per_sample"] != old["per_sample"]
     assert resumed["per_sample"]["transfer-ann"] != old["per_sample"]["transfer-ann"]
-    assert reuse.seed_partial(partial, run_dir, "e", s.to_dict(), "b" * 16) is None  # never over a partial
+    assert reuse.seed_partial(partial, run_dir, "e", s.to_dict(), "b" * 16) == used  # a resumed run still knows
+    reuse.finish(partial)
+    assert not list(run_dir.glob("*.partial.json"))

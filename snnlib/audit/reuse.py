@@ -84,25 +84,38 @@ def find_donor(run_dir: Path, eval_key: str, settings: dict, key: str) -> Path |
     return max(hits)[1] if hits else None
 
 
+def _note_path(partial: Path) -> Path:
+    """Where a seeded partial run keeps what it reused, so that a run interrupted after seeding still records it."""
+    return Path(partial).with_name(Path(partial).name.replace(".partial.json", ".reused.partial.json"))
+
+
 def seed_partial(partial: Path, run_dir: Path, eval_key: str, settings: dict, key: str) -> dict | None:
     """Start ``partial`` from a donor audit (:func:`find_donor`) unless it exists already; return what was
-    reused (the donor's file, key and sources, and the checks taken from it), or None."""
+    reused (the donor's file, key and sources, and the checks taken from it), or None. A partial seeded earlier
+    returns its note (:func:`_note_path`)."""
+    note = _note_path(partial)
     if Path(partial).exists():
-        return None
+        return results.read_json(note) if note.exists() else None
     donor = find_donor(run_dir, eval_key, settings, key)
     if donor is None:
         return None
     r = results.read_json(donor)
     st = state_of(r)
     at = st.pop("at")
-    results.write_json(partial, st)
-    return {
+    used = {
         "file": donor.name,
         "audit_key": r["audit_key"],
         "sources": r.get("sources"),
-        "env": {
-            k: r.get("env", {}).get(k) for k in ("cpu", "device", "threads", "time")
-        },  # where the reused checks ran
+        "env": {k: r.get("env", {}).get(k) for k in ("cpu", "device", "threads", "time")},  # where they ran
         "checks": st["done"],
         "at": at,
     }
+    results.write_json(note, used)
+    results.write_json(partial, st)
+    return used
+
+
+def finish(partial: Path) -> None:
+    """Remove a finished run's partial file and its reuse note."""
+    Path(partial).unlink(missing_ok=True)
+    _note_path(partial).unlink(missing_ok=True)

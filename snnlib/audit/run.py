@@ -18,7 +18,7 @@ from ..data import stratified_indices
 from ..errors import SnnlibError
 from ..kernels import flush_denormals
 from .checks import CHECKS, SEED_INDEX
-from .reuse import place, seed_partial
+from .reuse import finish, place, seed_partial
 from .verdict import derive, verdict
 from .settings import AuditSettings
 from .suite import Suite
@@ -147,7 +147,7 @@ def _compute(cfg, s, sources, key, device):
         labels=labels,
         partial=partial,
     )
-    partial.unlink(missing_ok=True)
+    finish(partial)
     r = place(r, reused)
     return {
         "kind": "audit",
