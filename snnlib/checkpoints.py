@@ -96,6 +96,9 @@ def publish(cfg: Config) -> Path:
     sums = _manifest(out.parent)
     sums[out.name] = sha256(out)
     (out.parent / MANIFEST).write_text("".join(f"{d}  {n}\n" for n, d in sorted(sums.items())))
+    from .parking import drop
+
+    drop(cfg)  # the published weights replace a parked, unfinished copy
     return out
 
 

@@ -1,4 +1,4 @@
-"""Command line: ``python -m snnlib train | evaluate | audit | publish | reproduce | figures | bench | gpu-check | seed-variance``.
+"""Command line: ``python -m snnlib train | evaluate | audit | publish | park | reproduce | figures | bench | gpu-check | seed-variance``.
 
 Every command ends by printing one line of JSON with its final metrics and the
 path of its result file. Bad input gets one line of explanation, no stack trace.
@@ -173,6 +173,12 @@ def cmd_publish(args) -> dict:
     }
 
 
+def cmd_park(args) -> dict:
+    from . import parking
+
+    return {"command": "park", **parking.park(_load(args))}
+
+
 def cmd_reproduce(args) -> dict:
     from .reproduce import reproduce, reproduce_parallel
 
@@ -232,6 +238,7 @@ COMMANDS = {
     "bench": cmd_bench,
     "figures": cmd_figures,
     "publish": cmd_publish,
+    "park": cmd_park,
     "audit": cmd_audit,
     "gpu-check": cmd_gpu_check,
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-DESCRIPTION = "Command line: python -m snnlib train | evaluate | audit | publish | reproduce | figures | bench | gpu-check | seed-variance."
+DESCRIPTION = "Command line: python -m snnlib train | evaluate | audit | publish | park | reproduce | figures | bench | gpu-check | seed-variance."
 
 EPILOG = """examples:
   python -m snnlib train configs/quick/sew18_max.yaml
@@ -198,6 +198,7 @@ def _add_audit_wrapping(a):
 def _add_small(sub):
     """publish, gpu-check, figures and seed-variance."""
     _with_config(sub, "publish", "copy a trained config's best weights into models/<profile>/ (with SHA-256)")
+    _with_config(sub, "park", "copy an unfinished run's checkpoints into parked/<profile>/ (commit them; resumable)")
     gc = sub.add_parser("gpu-check", help="everything a lent GPU should measure, in one run (results/gpu/)")
     gc.add_argument("--dry-run", action="store_true", help="the same steps on the CPU at tiny sizes")
     gc.add_argument("--device", default="cuda", help="cuda[:N] (default cuda)")

@@ -113,6 +113,11 @@ def zoo_dir(profile_name: str | None = None) -> Path:
     return project_root() / "models" / (profile_name or profile())
 
 
+def parked_dir(profile_name: str | None = None) -> Path:
+    """Unfinished runs carried through git: ``<project>/parked/<profile>`` (see :mod:`snnlib.parking`)."""
+    return project_root() / "parked" / (profile_name or profile())
+
+
 def temp_for(path: Path) -> Path:
     """A temporary name next to ``path`` for an atomic write, unique to this process: parallel workers
     (``reproduce --jobs``) may write the same cached file at once, and each renames its own copy."""

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from . import results
+from . import parking, results
 from .attacks import FGSM, PGD, FastThreatModel, encoder_grad, random_start
 from .build import build_classifier, check_data, in_channels_of, load_data
 from .checkpoints import checkpoint_paths, load_checkpoint, load_trained, save_checkpoint
@@ -196,7 +196,10 @@ def _logged(cfg, device, resume, force, stop_after):
 
 
 def _start(cfg, model, opt, paths, device, resume, force):
-    """(history, best, first epoch, elapsed) of a fresh run, or of the ``latest`` checkpoint when resuming."""
+    """(history, best, first epoch, elapsed) of a fresh run, or of the ``latest`` checkpoint when resuming
+    (a parked checkpoint, :mod:`snnlib.parking`, newer than the run's own is restored first)."""
+    if resume and parking.unpark(cfg):
+        log.info("%s: restored the parked checkpoint", cfg.name)
     if resume and paths["latest"].exists():
         state = load_checkpoint(paths["latest"], map_location=device)
         if state.get("train_key") != cfg.train_key():
@@ -316,4 +319,4 @@ def check_device(device) -> None:
 def ensure_trained(cfg: Config, device: str | None = None) -> dict:
     """The finished training result of ``cfg``: loaded if present, else trained now (resuming if it can)."""
     device = device or default_device()
-    return train(cfg, device=device, resume=checkpoint_paths(cfg)["latest"].exists())
+    return train(cfg, device=device, resume=checkpoint_paths(cfg)["latest"].exists() or parking.parked(cfg))

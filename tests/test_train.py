@@ -127,3 +127,32 @@ def test_fast_switch_keeps_weights_and_forward():
     for a, b in zip(on.state_dict().values(), off.state_dict().values()):
         assert torch.equal(a, b)
     assert torch.equal(on.eval()(x), off.eval()(x))
+
+
+def test_a_parked_run_resumes_on_a_fresh_clone(cifar_dir, tmp_path, monkeypatch):
+    from snnlib import parking, places
+
+    for name in ("parked", "zoo"):  # committed folders of the project, here under the test's own
+        monkeypatch.setattr(
+            places, f"{name}_dir", lambda profile_name=None, n=name: tmp_path / n / (profile_name or "x")
+        )
+    cfg = tiny_cfg(cifar_dir, **{"train.epochs": 2})
+    with pytest.raises(CheckpointError, match="nothing to park"):
+        parking.park(cfg)
+    train.train(cfg, stop_after=1)
+    assert parking.park(cfg)["epoch"] == 1 and parking.parked(cfg)
+    full = train.train(cfg, resume=True)
+    fresh = config.output_root() / "fresh"
+    config.set_output_root(fresh)  # a clone with no runs/ of its own
+    assert not checkpoints.checkpoint_paths(cfg)["latest"].exists()
+    resumed = train.ensure_trained(cfg)
+    keys = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc")
+    assert [[h[k] for k in keys] for h in full["history"]] == [[h[k] for k in keys] for h in resumed["history"]]
+    assert resumed["final"]["test_acc_last"] == full["final"]["test_acc_last"]
+    (parking.parked_dir(cfg) / "best.pt").write_bytes(b"edited")
+    config.set_output_root(fresh / "third")
+    with pytest.raises(CheckpointError, match="does not match"):
+        train.ensure_trained(cfg)
+    config.set_output_root(fresh)
+    checkpoints.publish(cfg)  # a published run drops its parked copy (runs/ has the finished best)
+    assert not parking.parked(cfg)
