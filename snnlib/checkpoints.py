@@ -74,8 +74,19 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _manifest(folder: Path) -> dict[str, str]:
-    f = folder / MANIFEST
+def write_manifest(folder: Path, sums: dict[str, str]) -> None:
+    """``folder/SHA256SUMS`` listing ``sums`` (name -> digest) in ``sha256sum -c`` form; removed when empty."""
+    f = Path(folder) / MANIFEST
+    if not sums:
+        f.unlink(missing_ok=True)
+        return
+    f.parent.mkdir(parents=True, exist_ok=True)
+    f.write_text("".join(f"{d}  {n}\n" for n, d in sorted(sums.items())))
+
+
+def read_manifest(folder: Path) -> dict[str, str]:
+    """The name -> digest lines of ``folder/SHA256SUMS`` (empty when it does not exist)."""
+    f = Path(folder) / MANIFEST
     if not f.is_file():
         return {}
     return {name.strip(): digest for digest, name in (ln.split(maxsplit=1) for ln in f.read_text().splitlines() if ln)}
@@ -93,9 +104,9 @@ def publish(cfg: Config) -> Path:
     if out.is_file() and _same_weights(out, keep):
         return out  # published already: rewriting would change the file's bytes (and its checksum), not its weights
     save_checkpoint(out, {"run_id": cfg.run_id, "config": cfg.to_dict(), **keep}, fmt=WEIGHTS_FORMAT)
-    sums = _manifest(out.parent)
+    sums = read_manifest(out.parent)
     sums[out.name] = sha256(out)
-    (out.parent / MANIFEST).write_text("".join(f"{d}  {n}\n" for n, d in sorted(sums.items())))
+    write_manifest(out.parent, sums)
     from .parking import drop
 
     drop(cfg)  # the published weights replace a parked, unfinished copy
@@ -104,7 +115,7 @@ def publish(cfg: Config) -> Path:
 
 def _same_weights(path: Path, keep: dict) -> bool:
     """Whether the published file at ``path`` (listed in its manifest, checksum intact) holds exactly ``keep``."""
-    want = _manifest(path.parent).get(path.name)
+    want = read_manifest(path.parent).get(path.name)
     if want is None or sha256(path) != want:
         return False
     old = load_checkpoint(path, "cpu", fmt=WEIGHTS_FORMAT)
@@ -118,7 +129,7 @@ def _same_weights(path: Path, keep: dict) -> bool:
 
 def _zoo_state(cfg: Config, device) -> dict:
     path = zoo_path(cfg)
-    want = _manifest(path.parent).get(path.name)
+    want = read_manifest(path.parent).get(path.name)
     if want is None:
         raise CheckpointError(f"{path} is not listed in {path.parent / MANIFEST}; publish it again")
     if sha256(path) != want:

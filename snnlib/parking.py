@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 from . import places
-from .checkpoints import MANIFEST, checkpoint_paths, load_checkpoint, sha256
+from .checkpoints import MANIFEST, checkpoint_paths, load_checkpoint, read_manifest, sha256, write_manifest
 from .config import Config
 from .errors import CheckpointError
 from .results import profile_of
@@ -31,19 +31,11 @@ def _manifest_path(cfg: Config) -> Path:
 
 
 def _read_manifest(cfg: Config) -> dict[str, str]:
-    f = _manifest_path(cfg)
-    if not f.is_file():
-        return {}
-    return {name.strip(): digest for digest, name in (ln.split(maxsplit=1) for ln in f.read_text().splitlines() if ln)}
+    return read_manifest(parked_dir(cfg).parent)
 
 
 def _write_manifest(cfg: Config, sums: dict[str, str]) -> None:
-    f = _manifest_path(cfg)
-    if not sums:
-        f.unlink(missing_ok=True)
-        return
-    f.parent.mkdir(parents=True, exist_ok=True)
-    f.write_text("".join(f"{d}  {n}\n" for n, d in sorted(sums.items())))
+    write_manifest(parked_dir(cfg).parent, sums)
 
 
 def parked(cfg: Config) -> bool:
