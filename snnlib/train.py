@@ -147,11 +147,13 @@ def _autocast(cfg, device):
     return None
 
 
-def _better(cfg, m, best):
+def _better(cfg, m, best) -> bool:
+    """Whether epoch metrics ``m`` beat ``best`` on ``train.select``: an accuracy (``val_acc``,
+    ``robust_val_acc``) is maximised, ``val_loss`` minimised; a tie keeps the earlier epoch."""
     if best is None:
         return True
     key = cfg.train.select
-    return m[key] > best[key] if key == "val_acc" else m[key] < best[key]
+    return m[key] > best[key] if key.endswith("acc") else m[key] < best[key]
 
 
 def train(

@@ -156,3 +156,16 @@ def test_a_parked_run_resumes_on_a_fresh_clone(cifar_dir, tmp_path, monkeypatch)
     config.set_output_root(fresh)
     checkpoints.publish(cfg)  # a published run drops its parked copy (runs/ has the finished best)
     assert not parking.parked(cfg)
+
+
+@pytest.mark.parametrize(
+    "select, values, kept",
+    [("val_acc", [0.2, 0.5, 0.4], 2), ("robust_val_acc", [0.26, 0.29, 0.29, 0.30, 0.1], 4), ("val_loss", [2, 1, 3], 2)],
+)
+def test_the_kept_epoch_is_the_best_on_the_selected_metric(select, values, kept):
+    cfg = config.from_dict({"name": "t", "train": {"select": select, "robust_val": 10}})
+    best = None
+    for epoch, v in enumerate(values, 1):
+        m = {"epoch": epoch, select: v}
+        best = m if train._better(cfg, m, best) else best
+    assert best["epoch"] == kept
