@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 import torch
@@ -107,10 +108,18 @@ def publish(cfg: Config) -> Path:
     sums = read_manifest(out.parent)
     sums[out.name] = sha256(out)
     write_manifest(out.parent, sums)
-    from .parking import drop
-
-    drop(cfg)  # the published weights replace a parked, unfinished copy
+    drop_parked(cfg)  # the published weights replace a parked, unfinished copy
     return out
+
+
+def drop_parked(cfg: Config) -> bool:
+    """Remove a run's parked copy (:mod:`snnlib.parking`) and its manifest lines; whether there was one."""
+    folder = places.parked_dir(profile_of(cfg))
+    if not (folder / cfg.run_id).is_dir():
+        return False
+    shutil.rmtree(folder / cfg.run_id)
+    write_manifest(folder, {k: v for k, v in read_manifest(folder).items() if not k.startswith(f"{cfg.run_id}/")})
+    return True
 
 
 def _same_weights(path: Path, keep: dict) -> bool:

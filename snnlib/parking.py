@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 from . import places
+from . import checkpoints
 from .checkpoints import MANIFEST, checkpoint_paths, load_checkpoint, read_manifest, sha256, write_manifest
 from .config import Config
 from .errors import CheckpointError
@@ -90,12 +91,4 @@ def unpark(cfg: Config) -> int:
     return parked_epoch
 
 
-def drop(cfg: Config) -> bool:
-    """Remove a finished run's parked copy (and its manifest lines); whether there was one."""
-    src = parked_dir(cfg)
-    if not src.is_dir():
-        return False
-    shutil.rmtree(src)
-    sums = {k: v for k, v in _read_manifest(cfg).items() if not k.startswith(f"{cfg.run_id}/")}
-    _write_manifest(cfg, sums)
-    return True
+drop = checkpoints.drop_parked  # one place: ``publish`` calls it too
