@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 from pathlib import Path
 
 import torch
@@ -27,6 +26,7 @@ from .results import profile_of
 CHECKPOINT_FORMAT = "snnlib-checkpoint/1"
 WEIGHTS_FORMAT = "snnlib-weights/1"
 MANIFEST = "SHA256SUMS"
+PARKED_CHECKPOINTS = ("latest.pt", "best.pt")  # what :mod:`snnlib.parking` carries of an unfinished training
 
 
 def save_checkpoint(path: Path, state: dict, fmt: str = CHECKPOINT_FORMAT) -> None:
@@ -112,14 +112,19 @@ def publish(cfg: Config) -> Path:
     return out
 
 
-def drop_parked(cfg: Config) -> bool:
-    """Remove a run's parked copy (:mod:`snnlib.parking`) and its manifest lines; whether there was one."""
+def drop_parked(cfg: Config, names=PARKED_CHECKPOINTS) -> bool:
+    """Remove files of a run's parked copy (:mod:`snnlib.parking`; by default its checkpoints, not its
+    unfinished audits) and their manifest lines, and the folder once empty; whether there was any."""
     folder = places.parked_dir(profile_of(cfg))
-    if not (folder / cfg.run_id).is_dir():
-        return False
-    shutil.rmtree(folder / cfg.run_id)
-    write_manifest(folder, {k: v for k, v in read_manifest(folder).items() if not k.startswith(f"{cfg.run_id}/")})
-    return True
+    there = [folder / cfg.run_id / n for n in names if (folder / cfg.run_id / n).is_file()]
+    for f in there:
+        f.unlink()
+    gone = {f"{cfg.run_id}/{n}" for n in names}
+    if there:
+        write_manifest(folder, {k: v for k, v in read_manifest(folder).items() if k not in gone})
+    if (folder / cfg.run_id).is_dir() and not any((folder / cfg.run_id).iterdir()):
+        (folder / cfg.run_id).rmdir()
+    return bool(there)
 
 
 def _same_weights(path: Path, keep: dict) -> bool:

@@ -10,7 +10,7 @@ import torch
 
 from tqdm import tqdm
 
-from .. import places, results, train
+from .. import parking, places, results, train
 from ..build import load_data
 from ..checkpoints import load_trained
 from ..config import Config, config_path, content_hash, load_config, load_profile, replace
@@ -134,6 +134,7 @@ def _compute(cfg, s, sources, key, device):
     x, y = ds.batch(idx)
     labels = {k: c.name for k, c in sources.items() if c is not None}
     partial = results.run_dir(cfg) / f"audit-{key[:10]}.partial.json"
+    parking.unpark_audits(cfg)  # an audit parked on another machine resumes where it stopped
     reused = seed_partial(partial, results.run_dir(cfg), cfg.eval_key(), s.to_dict(), key)
     r = run_suite(
         model,
@@ -148,6 +149,7 @@ def _compute(cfg, s, sources, key, device):
         partial=partial,
     )
     finish(partial)
+    parking.drop_audit(cfg, partial.name)
     r = place(r, reused)
     return {
         "kind": "audit",
@@ -183,7 +185,9 @@ def partial_progress(cfg: Config, settings: AuditSettings | None = None) -> tupl
     """How many of the suite's checks an interrupted audit of ``cfg`` has finished (its partial file), and how many
     there are."""
     key = _keyed(cfg, settings)[2]
-    partial = results.run_dir(cfg) / f"audit-{key[:10]}.partial.json"
+    name = f"audit-{key[:10]}.partial.json"
+    partial = results.run_dir(cfg) / name
+    partial = partial if partial.exists() else parking.parked_dir(cfg) / name  # parked on another machine
     done = results.read_json(partial)["done"] if partial.exists() else []
     return len(done), len(CHECKS)
 
