@@ -343,3 +343,26 @@ def test_a_changed_verdict_or_data_is_listed_against_the_snapshot(tmp_path, monk
     moved = changes.changed("medium", "old", now)
     assert list(moved.claim) == ["a", "b"] and list(moved["verdict now"]) == ["v1: reproduced", "v1: reproduced"]
     assert moved["verdict (old)"].iloc[1] == "v1: not reproduced" and moved["data now"].iloc[0] == "lossless"
+
+
+def test_the_defended_reference_is_the_pgd_model_once_trained(tiny_project):
+    """PGD-AT issue, item 4: the claims compare against the PGD-trained model when its training result exists
+    (else the FGSM-RS one), and its run is drawn with the kept epoch marked (the argmax of robust accuracy)."""
+    from snnlib import config, results
+
+    d = tiny_project / "configs" / "quick"
+    for name, adv in (("sew18_max_at", "{method: fgsm-rs}"), ("sew18_max_pgdat", "{method: pgd, steps: 3}")):
+        text = TINY.format(name=name, data="x", arch="sew_resnet18", pool="max") + "role: defended\n"
+        robust = ", select: robust_val_acc, robust_val: 4" if name.endswith("pgdat") else ""
+        text = text.replace("batch_size: 8}", f"batch_size: 8, adversarial: {adv}{robust}}}")
+        (d / f"{name}.yaml").write_text(text)
+    assert report.tables.defended_reference().name == "sew18_max_at" and report.adversarial_runs() == {}
+    pgd = config.load_profile("quick")["sew18_max_pgdat"]
+    hist = [{"epoch": e, "val_acc": 0.3, "robust_val_acc": r} for e, r in ((1, 0.1), (2, 0.3), (3, 0.3))]
+    results.write_json(results.run_dir(pgd) / "train.json", {"history": hist})
+    assert report.tables.defended_reference().name == "sew18_max_pgdat"
+    runs = report.adversarial_runs()
+    fig = plots.training_run(runs["sew18_max_pgdat"], "run")
+    assert list(runs) == ["sew18_max_pgdat"] and "kept: epoch 2" in [t.get_text() for t in fig.axes[0].texts] + [
+        h.get_label() for h in fig.axes[0].lines
+    ]

@@ -242,12 +242,14 @@ def controls_table(profile: str | None = None) -> pd.DataFrame:
     cfgs = [main, *by_role(profile, "defended").values(), *by_role(profile, "control").values()]
     rows = []
     for cfg in cfgs:
+        state = "not yet trained"
         try:
             with results.book_reading(cfg.profile):
                 train.ensure_trained(cfg)
+            state = "trained, not yet evaluated"
             ps = outcomes(cfg)
-        except results.ResultMissing:  # a committed profile whose model is still training
-            rows.append({"model": cfg.name, "role": cfg.role, "n (evaluation)": "", "clean": "not yet trained"})
+        except results.ResultMissing:  # a committed profile whose model is still training, or being evaluated
+            rows.append({"model": cfg.name, "role": cfg.role, "n (evaluation)": "", "clean": state})
             continue
         rows.append(
             {
