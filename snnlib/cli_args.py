@@ -198,7 +198,9 @@ def _add_audit_wrapping(a):
 def _add_small(sub):
     """publish, gpu-check, figures and seed-variance."""
     _with_config(sub, "publish", "copy a trained config's best weights into models/<profile>/ (with SHA-256)")
-    _with_config(sub, "park", "copy an unfinished run's checkpoints into parked/<profile>/ (commit them; resumable)")
+    _with_config(
+        sub, "park", "an unfinished run's checkpoints and audits into parked/<profile>/ (commit them; resumable)"
+    )
     gc = sub.add_parser("gpu-check", help="everything a lent GPU should measure, in one run (results/gpu/)")
     gc.add_argument("--dry-run", action="store_true", help="the same steps on the CPU at tiny sizes")
     gc.add_argument("--device", default="cuda", help="cuda[:N] (default cuda)")
