@@ -366,3 +366,12 @@ def test_the_defended_reference_is_the_pgd_model_once_trained(tiny_project):
     assert list(runs) == ["sew18_max_pgdat"] and "kept: epoch 2" in [t.get_text() for t in fig.axes[0].texts] + [
         h.get_label() for h in fig.axes[0].lines
     ]
+    # the direct-input PGD-AT control: its run is drawn too, but it never becomes the defended reference
+    text = TINY.format(name="sew18_max_direct_pgdat", data="x", arch="sew_resnet18", pool="max") + "role: control\n"
+    (d / "sew18_max_direct_pgdat.yaml").write_text(
+        text.replace("batch_size: 8}", "batch_size: 8, adversarial: {method: pgd, steps: 3}, robust_val: 4}")
+    )
+    twin = config.load_profile("quick")["sew18_max_direct_pgdat"]
+    results.write_json(results.run_dir(twin) / "train.json", {"history": hist})
+    assert report.tables.defended_reference().name == "sew18_max_pgdat"
+    assert sorted(report.adversarial_runs()) == ["sew18_max_direct_pgdat", "sew18_max_pgdat"]

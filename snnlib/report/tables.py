@@ -323,10 +323,11 @@ def data_provenance(profile: str | None = None) -> pd.DataFrame:
 
 
 def adversarial_runs(profile: str | None = None) -> dict:
-    """The training histories (DataFrames) of a profile's defended models that monitored robust validation
-    accuracy (PGD adversarial training), by config name; only those whose training result exists."""
+    """The training histories (DataFrames) of a profile's models that monitored robust validation accuracy (PGD
+    adversarial training: the defended reference and its direct-input control), by config name; only those whose
+    training result exists."""
     out = {}
-    for name, cfg in by_role(profile, "defended").items():
+    for name, cfg in config.load_profile(profile).items():
         f = results.run_dir(cfg, profile) / "train.json"
         if cfg.train.robust_val and f.exists():
             out[name] = pd.DataFrame(results.read_json(f)["history"])
