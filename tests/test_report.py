@@ -375,3 +375,28 @@ def test_the_defended_reference_is_the_pgd_model_once_trained(tiny_project):
     results.write_json(results.run_dir(twin) / "train.json", {"history": hist})
     assert report.tables.defended_reference().name == "sew18_max_pgdat"
     assert sorted(report.adversarial_runs()) == ["sew18_max_direct_pgdat", "sew18_max_pgdat"]
+
+
+def test_defended_summary_says_whether_the_reference_survives_the_audit(tiny_project, monkeypatch):
+    """PGD-AT issue, item 3: the robustness chapter's paragraph on the defended reference's audit names PGD-7,
+    AutoAttack, the worst case and the flags that fired, and says whether PGD-7 survives the suite."""
+    from snnlib.report import audit_rows
+
+    (tiny_project / "configs" / "quick" / "sew18_max_at.yaml").write_text(
+        TINY.format(name="sew18_max_at", data="x", arch="sew_resnet18", pool="max") + "role: defended\n"
+    )
+
+    def acc(k, n=500):
+        return stats.accuracy([True] * k + [False] * (n - k))
+
+    def fake(worst):
+        final = {"pgd7": acc(150), "worst": acc(worst), "cause": "gradient obfuscation"}
+        flags = [{"check": "Random noise beats PGD-7", "fired": True}, {"check": "Other", "fired": False}]
+        return lambda cfg: {"final": final, "attacks": [{"id": "autoattack", "acc": 0.062}], "flags": flags}
+
+    monkeypatch.setattr(audit_rows.audit_, "run_config", fake(25))
+    text = audit_rows.defended_summary("quick")
+    assert "`sew18_max_at`" in text and "AutoAttack 6.2% [4.3, 8.7]" in text and "worst case" in text
+    assert "fired: Random noise beats PGD-7." in text and "does not survive" in text and "Other" not in text
+    monkeypatch.setattr(audit_rows.audit_, "run_config", fake(140))
+    assert "overlaps" in audit_rows.defended_summary("quick")

@@ -66,3 +66,40 @@ def audit_claims(profile) -> list[dict]:
             )
         rows.append({**row, "data": provenance.data_note([cfg])})
     return rows
+
+
+def _count(k: int, n: int) -> dict:
+    """``k`` of ``n`` as an accuracy with its exact interval (the attacks list stores accuracies only)."""
+    return stats.accuracy([True] * k + [False] * (n - k))
+
+
+def defended_summary(profile) -> str:
+    """One paragraph (markdown) on what the audit finds for the defended reference (PGD-AT issue, item 3): PGD-7,
+    AutoAttack and the worst case on the audit's images, the cause, and the red flags that fired."""
+    from .tables import defended_reference
+
+    cfg = defended_reference(profile)
+    if cfg is None:
+        return "This profile has no defended baseline."
+    try:
+        with results.book_reading(cfg.profile):
+            r = audit_.run_config(cfg)
+    except results.ResultMissing:
+        return f"The defended reference (`{cfg.name}`) is not audited yet: {audit_.progress_note(cfg, profile)}."
+    f = r["final"]
+    n = f["worst"]["n"]
+    aa = next((a for a in r["attacks"] if a["id"] == "autoattack"), None)
+    aa_text = f", AutoAttack {stats.fmt_acc(_count(round(aa['acc'] * n), n))}" if aa else ""
+    fired = [fl["check"] for fl in r["flags"] if fl["fired"]]
+    flags = "; red flags that fired: " + "; ".join(fired) if fired else "; no red flag fired"
+    falls = f["worst"]["hi"] < f["pgd7"]["lo"]
+    return (
+        f"The audit of the defended reference (`{cfg.name}`, n = {n} images): PGD-7 {stats.fmt_acc(f['pgd7'])}"
+        f"{aa_text}, worst case over the whole suite {stats.fmt_acc(f['worst'])}; cause: {f['cause']}{flags}. "
+        + (
+            "Its PGD-7 accuracy does not survive the suite (the worst case's interval lies below PGD-7's), so "
+            "Fig. 2's shape is not judged against it, and the natural-robustness claim compares worst cases."
+            if falls
+            else "The worst case's interval overlaps PGD-7's, so Fig. 2's shape is judged against it."
+        )
+    )
