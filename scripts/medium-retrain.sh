@@ -3,9 +3,10 @@
 # (issue: lossless CIFAR-10). Resumable: every model resumes from its last finished epoch (train --resume),
 # and a finished model is skipped (its train.json is cached by config content).
 #   SNNLIB_DATA=../shared/data/cifar10-npz bash scripts/medium-retrain.sh [NAME ...]
-# The medium configs still say `data.pixels: jpeg` until their model is retrained; this script trains the
-# lossless twin (data.pixels=lossless, denormals flushed while training) and publishes its weights. Then the
-# config's `pixels: jpeg` line goes and `flush_denormals: true` is added, which makes it name the new run.
+# The medium configs said `data.pixels: jpeg` until their model was retrained; this script trains the
+# lossless run (data.pixels=lossless, denormals flushed while training) and publishes its weights. Every config
+# now names that run (its `pixels: jpeg` line went and `flush_denormals: true` came), so the flags below only
+# restate the configs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export SNNLIB_PROFILE=medium
