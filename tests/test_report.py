@@ -400,3 +400,25 @@ def test_defended_summary_says_whether_the_reference_survives_the_audit(tiny_pro
     assert "fired: Random noise beats PGD-7." in text and "does not survive" in text and "Other" not in text
     monkeypatch.setattr(audit_rows.audit_, "run_config", fake(140))
     assert "overlaps" in audit_rows.defended_summary("quick")
+
+
+def test_controls_table_keeps_counts_as_integers_beside_an_untrained_model(tiny_project, monkeypatch):
+    """A model still training gets a row that says so, and the audit's n stays an integer (500, not 500.00)."""
+    from snnlib import results, train
+
+    d = tiny_project / "configs" / "quick"
+    for name, role in (("sew18_max", "paper"), ("ctl", "control")):
+        (d / f"{name}.yaml").write_text(
+            TINY.format(name=name, data="x", arch="sew_resnet18", pool="max") + f"role: {role}\n"
+        )
+
+    def trained(cfg):
+        if cfg.name == "ctl":
+            raise results.ResultMissing("not trained")
+
+    monkeypatch.setattr(train, "ensure_trained", trained)
+    monkeypatch.setattr(report.tables, "outcomes", lambda cfg: {"clean": [1, 0], "fgsm": [1, 0], "pgd": [0, 0]})
+    monkeypatch.setattr(report.tables, "_audit_cells", lambda cfg: {"n (audit)": 500, "worst case (audit)": "0.0%"})
+    df = report.tables.controls_table("quick")
+    text = plots.md_table(df, "c", "t").data.replace(" ", "")
+    assert list(df.clean)[1] == "not yet trained" and "|500|" in text and "500.0" not in text

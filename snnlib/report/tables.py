@@ -249,7 +249,7 @@ def controls_table(profile: str | None = None) -> pd.DataFrame:
             state = "trained, not yet evaluated"
             ps = outcomes(cfg)
         except results.ResultMissing:  # a committed profile whose model is still training, or being evaluated
-            rows.append({"model": cfg.name, "role": cfg.role, "n (evaluation)": "", "clean": state})
+            rows.append({"model": cfg.name, "role": cfg.role, "n (evaluation)": "", "clean": state, "n (audit)": ""})
             continue
         rows.append(
             {
