@@ -92,7 +92,7 @@ def defended_summary(profile) -> str:
     aa_text = f", AutoAttack {stats.fmt_acc(_count(round(aa['acc'] * n), n))}" if aa else ""
     fired = [fl["check"] for fl in r["flags"] if fl["fired"]]
     flags = "; red flags that fired: " + "; ".join(fired) if fired else "; no red flag fired"
-    falls = f["worst"]["hi"] < f["pgd7"]["lo"]
+    falls = rules.falls_to_audit(f)  # the rule Fig. 2's shape (version 2) applies
     return (
         f"The audit of the defended reference (`{cfg.name}`, n = {n} images): PGD-7 {stats.fmt_acc(f['pgd7'])}"
         f"{aa_text}, worst case over the whole suite {stats.fmt_acc(f['worst'])}; cause: {f['cause']}{flags}. "

@@ -71,10 +71,15 @@ def _spike_case(ev: dict) -> str:
     return REPRO if w["hi"] >= p else NOT
 
 
+def falls_to_audit(final: dict) -> bool:
+    """An audited model's PGD-7 accuracy does not survive the suite: the worst case's interval lies below PGD-7's."""
+    return final["worst"]["hi"] < final["pgd7"]["lo"]
+
+
 def _shape_v2(ev: dict) -> str:
     """Fig. 2's shape, judged only against a defended reference that the audit does not break."""
     d = ev.get("defended_audit")
-    if d is not None and d["worst"]["hi"] < d["pgd7"]["lo"]:
+    if d is not None and falls_to_audit(d):
         return f"{CANNOT} (the defended reference falls to the audit)"
     return _interval_sign(ev["lo"], ev["hi"])
 
